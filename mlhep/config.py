@@ -1,0 +1,52 @@
+"""Typed configuration: dataclass fields with their defaults, documentation and valid ranges.
+
+Every runcard section is a dataclass whose fields are declared with ``option``; ``mlhep.runcard`` turns a
+YAML mapping into it, checking types, ranges and choices, and reporting mistakes with file:line.
+Supported field types: bool, int, float, str, Literal[...], Optional[X], list[X], tuple[X, ...],
+dict[str, X], and nested dataclasses.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+_MISSING = dataclasses.MISSING
+
+
+def option(default: Any = _MISSING, doc: str = "", *, ge: float | None = None, gt: float | None = None,
+           le: float | None = None, lt: float | None = None, default_factory: Any = _MISSING) -> Any:
+    """A dataclass field with a doc string and numeric bounds; no default means the key is required.
+
+    Mutable defaults (lists, dicts, dataclasses) are copied per instance.
+    """
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt}
+    if default_factory is not _MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
+        return dataclasses.field(default_factory=lambda d=default: _copy(d), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _copy(value: Any) -> Any:
+    import copy
+    return copy.deepcopy(value)
+
+
+def describe(cls: type, indent: str = "") -> list[str]:
+    """Lines documenting a config dataclass: key, type, default, doc (for ``mlhep tasks --verbose``)."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        default = ("(required)" if f.default is _MISSING and f.default_factory is _MISSING
+                   else repr(f.default if f.default is not _MISSING else f.default_factory()))
+        ftype = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        lines.append(f"{indent}{f.name}: {ftype} = {default}  {f.metadata.get('doc', '')}".rstrip())
+        sub = _dataclass_of(cls, f)
+        if sub is not None:
+            lines.extend(describe(sub, indent + "  "))
+    return lines
+
+
+def _dataclass_of(cls: type, f: dataclasses.Field) -> type | None:
+    import typing
+    hint = typing.get_type_hints(cls)[f.name]
+    return hint if dataclasses.is_dataclass(hint) else None

@@ -1,0 +1,1 @@
+"""Statistics shared by every task: covariance matrices and Monte Carlo pseudo-data."""

@@ -1,0 +1,91 @@
+"""Experimental covariance matrices from statistical and systematic uncertainties.
+
+The convention is the one of NNPDF commondata and of the SMEFiT database (both use it):
+every systematic column has a *treatment* (``ADD`` or ``MULT``) and a *name*:
+
+- ``UNCORR`` / ``THEORYUNCORR``: uncorrelated between points (adds to the diagonal);
+- ``CORR`` / ``THEORYCORR``: fully correlated between the points of its own dataset;
+- ``SKIP``: ignored;
+- any other name (e.g. ``ATLASLUMI12``): one source shared by every column of that name, in every dataset.
+
+The t0 prescription (Ball et al., JHEP 05 (2010) 075, arXiv:0912.2276) rescales the multiplicative
+systematics from the measured central value to a theory prediction, which removes the d'Agostini bias
+of a chi2 that uses data-driven multiplicative errors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+UNCORRELATED = frozenset({"UNCORR", "THEORYUNCORR"})
+DATASET_CORRELATED = frozenset({"CORR", "THEORYCORR"})
+IGNORED = frozenset({"SKIP"})
+
+
+@dataclass(frozen=True)
+class Uncertainties:
+    """The uncertainties of one dataset.
+
+    ``central`` (n,) measured values; ``stat`` (n,) absolute statistical errors; ``sys`` (n, k) absolute
+    systematic shifts (signed); ``treatment`` and ``names`` (k,) as described in the module docstring.
+    """
+
+    dataset: str
+    central: np.ndarray
+    stat: np.ndarray
+    sys: np.ndarray
+    treatment: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def __post_init__(self):
+        n = len(self.central)
+        sys = np.asarray(self.sys, dtype=float).reshape(n, -1)
+        object.__setattr__(self, "sys", sys)
+        if self.stat.shape != (n,) or not (sys.shape[1] == len(self.treatment) == len(self.names)):
+            raise ValueError(
+                f"{self.dataset}: inconsistent shapes: central {self.central.shape}, stat {self.stat.shape}, "
+                f"sys {sys.shape}, {len(self.treatment)} treatments, {len(self.names)} names"
+            )
+        bad = set(self.treatment) - {"ADD", "MULT"}
+        if bad:
+            raise ValueError(f"{self.dataset}: unknown systematic treatment {sorted(bad)} (valid: ADD, MULT)")
+
+
+def covariance(blocks: Sequence[Uncertainties], t0: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Full (n_total, n_total) covariance of the concatenated datasets, in float64.
+
+    ``t0`` optionally holds one prediction array per block; multiplicative systematics are then rescaled
+    by ``t0 / central`` point by point (the t0 covariance).
+    """
+    diagonal, columns, sources = [], [], []
+    offset, n_total = 0, sum(len(b.central) for b in blocks)
+    for index, block in enumerate(blocks):
+        n = len(block.central)
+        sys = block.sys.copy()
+        if t0 is not None:
+            scale = np.asarray(t0[index], dtype=float) / block.central
+            mult = np.array([t == "MULT" for t in block.treatment])
+            sys[:, mult] *= scale[:, None]
+        diag = block.stat.astype(float) ** 2
+        for k, name in enumerate(block.names):
+            if name in IGNORED:
+                continue
+            if name in UNCORRELATED:
+                diag = diag + sys[:, k] ** 2
+                continue
+            column = np.zeros(n_total)
+            column[offset:offset + n] = sys[:, k]
+            columns.append(column)
+            sources.append(f"{block.dataset}/{k}" if name in DATASET_CORRELATED else name)
+        diagonal.append(diag)
+        offset += n
+    cov = np.diag(np.concatenate(diagonal)) if diagonal else np.zeros((0, 0))
+    if columns:
+        # Columns with the same source name are one nuisance parameter: sum them before the outer product.
+        names, inverse = np.unique(np.array(sources), return_inverse=True)
+        shifts = np.zeros((n_total, len(names)))
+        np.add.at(shifts.T, inverse, np.array(columns))
+        cov = cov + shifts @ shifts.T
+    return cov

@@ -1,0 +1,126 @@
+"""What a task provides, and what it is given.
+
+A task is one module (or folder) that exposes a ``Task`` instance and registers it in the entry-point
+group ``mlhep.tasks`` (see pyproject.toml). The engine never imports a task; a task never loops over
+replicas. The flow of ``mlhep fit`` (``Task.run``'s default):
+
+    config = <task.Config dataclass built from the runcard>
+    problem = task.setup(config, ctx)               # data + theory as arrays
+    trainable = task.trainable(problem, config)     # ONE replica: init, pseudo-data, losses
+    result = ctx.train(trainable)                   # the engine: all replicas as one jitted program
+    outputs = task.evaluate(problem, config, result)  # per-replica arrays, leading axis = replica
+
+Tasks whose fit is not gradient training (e.g. a closed-form linear fit, a posterior sampler) override
+``run`` and return ``Outputs`` with only ``summary`` filled, or both.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Protocol
+
+import jax
+import numpy as np
+
+
+class Trainable(Protocol):
+    """One replica's training problem; the engine vmaps every method over the replica axis.
+
+    All methods must be pure and jit-able. ``key`` is the replica's own PRNG key: replica i's result
+    depends only on the runcard seed and i, never on how many replicas run beside it.
+    """
+
+    def init(self, key: jax.Array) -> Any:
+        """Initial parameters (a pytree) of one replica."""
+
+    def replica_data(self, key: jax.Array) -> Any:
+        """Pseudo-data, training/validation masks, sampled hyperparameters (a pytree) of one replica."""
+
+    def train_loss(self, params: Any, data: Any, epoch: jax.Array) -> jax.Array:
+        """Scalar loss to minimise (may depend on the epoch, e.g. growing Lagrange multipliers)."""
+
+    def validation(self, params: Any, data: Any) -> tuple[jax.Array, jax.Array]:
+        """(validation loss used for early stopping, bool: may these parameters be kept as the best?)."""
+
+
+@dataclass
+class TrainResult:
+    """What the engine returns: arrays with a leading replica axis."""
+
+    replica_ids: np.ndarray          # (R,) int
+    params: Any                      # pytree of (R, ...) best parameters
+    best_epoch: np.ndarray           # (R,) epoch of the kept parameters
+    best_valid: np.ndarray           # (R,) validation loss of the kept parameters
+    stopped: np.ndarray              # (R,) bool: stopped early (else ran to the epoch limit)
+    history_train: np.ndarray        # (R, chunks) training loss at the end of each chunk
+    history_valid: np.ndarray        # (R, chunks) validation loss at the end of each chunk
+    epochs_run: int                  # epochs executed by the batch
+    wall_seconds: float
+
+
+@dataclass
+class Outputs:
+    """A task's results: ``replicas`` arrays have a leading replica axis (merged by concatenation across
+    replica blocks); ``summary`` arrays describe the whole run (not mergeable)."""
+
+    replicas: dict[str, np.ndarray] = field(default_factory=dict)
+    summary: dict[str, np.ndarray] = field(default_factory=dict)
+    train: TrainResult | None = None
+    files: dict[str, Path] = field(default_factory=dict)   # extra files written beside the results
+
+
+class Task:
+    """Base class of every task. Subclasses set ``name``, ``description`` and ``Config``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Config: ClassVar[type]           # dataclass: the task's own runcard sections (all but the common keys)
+
+    def setup(self, config: Any, ctx: "RunContext") -> Any:
+        """Load data and theory into arrays; raise ``ctx.fail(key, why)`` on bad input."""
+        raise NotImplementedError
+
+    def trainable(self, problem: Any, config: Any) -> Trainable:
+        raise NotImplementedError
+
+    def evaluate(self, problem: Any, config: Any, result: TrainResult) -> Outputs:
+        """Per-replica outputs computed from the best parameters."""
+        raise NotImplementedError
+
+    def run(self, config: Any, ctx: "RunContext") -> Outputs:
+        problem = self.setup(config, ctx)
+        result = ctx.train(self.trainable(problem, config))
+        outputs = self.evaluate(problem, config, result)
+        outputs.train = result
+        return outputs
+
+    def report(self, results: "Any") -> str:
+        """A plain-text summary of a results file (``mlhep.io.results.Results``); "" if none."""
+        return ""
+
+    def plot(self, results: "Any", outdir: Path) -> list[Path]:
+        """Write PNG plots of a results file into ``outdir``; return their paths."""
+        return []
+
+
+@dataclass
+class RunContext:
+    """What a task gets from the run besides its config: where the runcard is, how to report a bad key,
+    and the engine bound to this run's seed, replicas, checkpoint and progress display."""
+
+    runcard_path: Path
+    seed: int
+    replica_ids: np.ndarray
+    fail: Callable[[str, str], Exception]      # fail("data.datasets[2]", "unknown dataset (valid: ...)")
+    train: Callable[[Trainable], TrainResult]
+    quiet: bool = False
+    workdir: Path = Path(".")                  # where extra files (e.g. LHAPDF grids) go
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the runcard, relative to the runcard's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.runcard_path.parent / p)
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
