@@ -1,0 +1,55 @@
+"""The ``engine:`` section of a runcard: how the replica ensemble trains."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from mlhep.config import option
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule (optax): constant, exponential decay, cosine decay, or warmup + cosine."""
+
+    kind: Literal["constant", "exponential", "cosine", "warmup_cosine"] = option("constant", "schedule shape")
+    decay_rate: float = option(0.5, "exponential: factor per decay_epochs", gt=0, le=1)
+    decay_epochs: int = option(1000, "exponential: epochs per decay_rate factor", ge=1)
+    warmup_epochs: int = option(0, "warmup_cosine: linear warm-up length", ge=0)
+    end_fraction: float = option(0.0, "cosine: final learning rate as a fraction of the initial one", ge=0, le=1)
+
+
+@dataclass
+class OptimizerConfig:
+    """An optax optimizer built by composing transformations (clipping, weight decay, the update rule)."""
+
+    name: Literal["adam", "nadam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "amsgrad", "lion"] = option(
+        "adam", "update rule")
+    learning_rate: float = option(1e-3, "initial learning rate", gt=0)
+    schedule: ScheduleConfig = option(ScheduleConfig(), "learning-rate schedule")
+    clipnorm: Optional[float] = option(None, "clip the gradient to this global norm (none: no clipping)", gt=0)
+    weight_decay: float = option(0.0, "decoupled weight decay (adamw; added as a transformation otherwise)", ge=0)
+    momentum: float = option(0.0, "sgd/rmsprop momentum", ge=0, lt=1)
+
+
+@dataclass
+class StoppingConfig:
+    """Per-replica early stopping on the validation loss (look-back: keep the best parameters seen)."""
+
+    patience: int = option(1000, "epochs without improvement of the best validation loss before a replica stops",
+                           ge=1)
+    min_delta: float = option(0.0, "an improvement must lower the best validation loss by more than this", ge=0)
+    min_epochs: int = option(0, "no replica stops before this epoch", ge=0)
+
+
+@dataclass
+class EngineConfig:
+    """How replicas train: batched (one vmapped program) or one by one, for how long, with what optimizer."""
+
+    epochs: int = option(1000, "maximum number of epochs", ge=1)
+    chunk: int = option(100, "epochs per jitted call; progress, stopping checks and checkpoints between chunks",
+                        ge=1)
+    batch: bool = option(True, "train all replicas as one vmapped program (false: one by one, same results)")
+    optimizer: OptimizerConfig = option(OptimizerConfig(), "optimizer")
+    stopping: StoppingConfig = option(StoppingConfig(), "early stopping")
+    shard: bool = option(True, "shard the replica axis over all local devices when there are several")
+    checkpoint_seconds: float = option(60.0, "write a resumable checkpoint at most this often", ge=0)
