@@ -117,8 +117,9 @@ class RunContext:
     workdir: Path = Path(".")                  # where extra files (e.g. LHAPDF grids) go
 
     def resolve(self, path: str | Path) -> Path:
-        """A path from the runcard, relative to the runcard's folder."""
-        p = Path(path).expanduser()
+        """A path from the runcard (``~`` and ``$VARS`` expanded), relative to the runcard's folder."""
+        from mlhep.paths import expand
+        p = Path(expand(str(path)))
         return p if p.is_absolute() else (self.runcard_path.parent / p)
 
     def log(self, message: str) -> None:

@@ -1,0 +1,142 @@
+"""The ``mlhep`` command: a thin click layer over the library (mlhep.fit, mlhep.io.results, the tasks)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mlhep.errors import MlhepError
+from mlhep.paths import DEFAULT_RUNCARD, embedded_runcards
+
+
+def _runcard_path(runcard: str | None, example: str | None) -> Path:
+    """The runcard to use: a file, an embedded example (``--example NAME``), or the embedded default."""
+    if runcard and example:
+        raise MlhepError("give a runcard file or --example, not both")
+    if runcard:
+        return Path(runcard)
+    shipped = embedded_runcards()
+    name = example or DEFAULT_RUNCARD
+    if name not in shipped:
+        raise MlhepError(f"no embedded runcard '{name}' (available: {', '.join(shipped)})")
+    return shipped[name]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlhep")
+def cli():
+    """mlhep: runcard-driven ML fits for high-energy physics; every replica ensemble trains as one JAX program."""
+
+
+@cli.command("tasks")
+@click.option("-v", "--verbose", is_flag=True, help="also list every runcard key of each task")
+def tasks_command(verbose):
+    """List the registered tasks."""
+    from mlhep.config import describe
+    from mlhep.registry import broken_tasks, load_tasks
+    from mlhep.runcard import CommonConfig
+    if verbose:
+        click.echo("common keys (every runcard):")
+        click.echo("\n".join(describe(CommonConfig, "  ")))
+    for name, task in sorted(load_tasks().items()):
+        click.echo(f"{name:16s} {task.description}")
+        if verbose:
+            click.echo("\n".join(describe(task.Config, "    ")))
+    for name, why in sorted(broken_tasks().items()):
+        click.echo(f"{name:16s} UNAVAILABLE: {why}")
+
+
+@cli.command("check")
+@click.argument("runcard", type=click.Path(dir_okay=False), required=False)
+@click.option("--example", metavar="NAME", help="check an embedded example runcard")
+def check_command(runcard, example):
+    """Validate a runcard (and that its data and theory are there) without fitting."""
+    from mlhep.fit import load
+    from mlhep.task import RunContext
+    path = _runcard_path(runcard, example)
+    card, task = load(path)
+    no_training = lambda trainable: (_ for _ in ()).throw(MlhepError("check does not train"))  # noqa: E731
+    task.setup(card.config, RunContext(runcard_path=path, seed=card.seed, replica_ids=None, fail=card.fail,
+                                       train=no_training, quiet=True))
+    click.echo(f"{path}: OK (task {card.task}, {card.replicas} replicas)")
+
+
+@cli.command("fit")
+@click.argument("runcard", type=click.Path(dir_okay=False), required=False)
+@click.option("--example", metavar="NAME", help="run an embedded example runcard (see `mlhep examples`)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="results file (.h5)")
+@click.option("--replicas", metavar="A:B", help="train only replicas A..B-1 (e.g. one block of an array job)")
+@click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint")
+@click.option("--sequential", is_flag=True, help="train replicas one by one (same results; for timing)")
+@click.option("-q", "--quiet", is_flag=True, help="no progress output")
+def fit_command(runcard, example, output, replicas, resume, sequential, quiet):
+    """Fit RUNCARD (default: the embedded default runcard) and write an HDF5 results file."""
+    from mlhep.fit import fit
+    fit(_runcard_path(runcard, example), output=output, replicas=replicas, resume=resume, quiet=quiet,
+        batch=False if sequential else None)
+
+
+@cli.command("merge")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="merged results file")
+def merge_command(inputs, output):
+    """Join replica blocks of one runcard (e.g. from SLURM array jobs) into one results file."""
+    from mlhep.io.results import merge
+    path = merge([Path(p) for p in inputs], Path(output))
+    click.echo(f"wrote {path}")
+
+
+@cli.command("report")
+@click.argument("results_file", type=click.Path(dir_okay=False))
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="also write PNG plots here")
+def report_command(results_file, plot_dir):
+    """Print a summary of a results file (and plots with --plot DIR)."""
+    from mlhep.report import plots, summary
+    click.echo(summary(Path(results_file)))
+    if plot_dir:
+        for path in plots(Path(results_file), Path(plot_dir)):
+            click.echo(f"wrote {path}")
+
+
+@cli.command("examples")
+@click.argument("name", required=False)
+def examples_command(name):
+    """List the embedded example runcards, or print one (to copy and edit)."""
+    shipped = embedded_runcards()
+    if name is None:
+        for stem, path in shipped.items():
+            first = next((l[1:].strip() for l in path.read_text().splitlines() if l.startswith("#")), "")
+            click.echo(f"{stem:28s} {first}")
+        return
+    click.echo(_runcard_path(None, name).read_text(), nl=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user mistakes become one-line messages with an exit code, never tracebacks."""
+    from mlhep.engine.replicas import Interrupted
+    try:
+        cli.main(args=argv, prog_name="mlhep", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except Interrupted as exc:
+        click.echo(f"mlhep: {exc}; continue with the same command and --resume", err=True)
+        return 130
+    except MlhepError as exc:
+        click.echo(f"mlhep: error: {exc}", err=True)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run() -> None:  # console-script entry point
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Train a replica ensemble as ONE jit-compiled program.
+
+Parameters, optimizer states and stopping trackers of all replicas are stacked on a leading replica axis;
+one epoch of every replica is ``vmap(epoch)``; ``chunk`` epochs run inside one ``lax.scan`` per jitted call.
+Python only runs between chunks: progress, the all-stopped check, and checkpoints.
+
+Replica i draws its keys from ``fold_in(PRNGKey(seed), i)`` only, so its result does not depend on which other
+replicas train beside it; ``batch: false`` runs the same program one replica at a time, for honest timing.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mlhep.engine import sharding, stopping
+from mlhep.engine.checkpoint import Checkpoint, flatten, unflatten
+from mlhep.engine.config import EngineConfig
+from mlhep.engine.optim import build_optimizer
+from mlhep.task import Trainable, TrainResult
+
+
+class EngineState(NamedTuple):
+    """Everything that evolves during training, per replica (leading axis = replica once stacked)."""
+
+    params: Any
+    opt_state: Any
+    tracker: stopping.Tracker
+    train_loss: jax.Array
+    valid_loss: jax.Array
+
+
+def replica_keys(seed: int, replica_ids: np.ndarray) -> jax.Array:
+    """(R, 2) keys: replica i's key depends on the seed and i only."""
+    base = jax.random.PRNGKey(seed)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(replica_ids, dtype=jnp.uint32))
+
+
+def _tree_where(condition: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), new, old)
+
+
+class _Program:
+    """The jitted pieces for one trainable: stacked initialisation and a chunk of epochs."""
+
+    def __init__(self, trainable: Trainable, cfg: EngineConfig):
+        optimizer = build_optimizer(cfg.optimizer, cfg.epochs)
+        stop = dict(patience=cfg.stopping.patience, min_delta=cfg.stopping.min_delta,
+                    min_epochs=cfg.stopping.min_epochs, max_epochs=cfg.epochs)
+
+        def init(key):
+            init_key, data_key = jax.random.split(key)
+            params = trainable.init(init_key)
+            data = trainable.replica_data(data_key)
+            loss = jnp.asarray(trainable.train_loss(params, data, jnp.asarray(0)), dtype=jnp.float64)
+            valid, _ = trainable.validation(params, data)
+            state = EngineState(params, optimizer.init(params), stopping.start(params), loss,
+                                jnp.asarray(valid, dtype=jnp.float64))
+            return state, data
+
+        def epoch(state: EngineState, data: Any, n: jax.Array) -> EngineState:
+            loss, grads = jax.value_and_grad(trainable.train_loss)(state.params, data, n)
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            running = state.tracker.active
+            params = _tree_where(running, optax.apply_updates(state.params, updates), state.params)
+            opt_state = _tree_where(running, opt_state, state.opt_state)
+            valid, ok = trainable.validation(params, data)
+            tracker = stopping.update(state.tracker, params, valid, ok, n, **stop)
+            return EngineState(params, opt_state, tracker, jnp.where(running, loss, state.train_loss),
+                               jnp.where(running, valid, state.valid_loss))
+
+        every_replica = jax.vmap(epoch, in_axes=(0, 0, None))
+
+        def chunk(state: EngineState, data: Any, first: jax.Array) -> EngineState:
+            body = lambda s, n: (every_replica(s, data, n), None)  # noqa: E731
+            return jax.lax.scan(body, state, first + jnp.arange(cfg.chunk))[0]
+
+        self.init = jax.jit(jax.vmap(init))
+        self.chunk = jax.jit(chunk, donate_argnums=0)
+
+
+class Interrupted(Exception):
+    """Training stopped by SIGINT/SIGTERM after a checkpoint was written."""
+
+
+@contextmanager
+def _deferred_signals():
+    """Turn SIGINT/SIGTERM into a flag checked between chunks, so a checkpoint is never half-written."""
+    received = []
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield received
+        return
+    handler = lambda signum, frame: received.append(signum)  # noqa: E731
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineConfig, *,
+          progress: bool = False, checkpoint: Checkpoint | None = None) -> TrainResult:
+    """Train the replicas ``replica_ids``; batched in one program, or one by one if ``cfg.batch`` is false.
+
+    With a ``checkpoint``, the state is saved between chunks (at most every ``cfg.checkpoint_seconds``, and on
+    SIGINT/SIGTERM, which then raise ``Interrupted``) and an existing checkpoint is resumed from.
+    """
+    ids = np.asarray(replica_ids, dtype=np.int64)
+    program = _Program(trainable, cfg)
+    blocks = [ids] if cfg.batch else [ids[i:i + 1] for i in range(len(ids))]
+    run = _Run(program, seed, cfg, checkpoint, _progress_bar(progress, cfg.epochs * len(blocks)))
+    start_time = time.perf_counter()
+    with _deferred_signals() as run.signals:
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is not None:
+            run.restore_finished(blocks, *saved)
+        for index in range(len(run.finished), len(blocks)):
+            run.finished.append(run.train_block(blocks[index], saved))
+            saved = None  # only the first block after a restart resumes mid-way
+    run.bar.close()
+    return _collect(run.finished, time.perf_counter() - start_time, cfg.stopping.patience)
+
+
+_BLOCK_FIELDS = ("ids", "best_epoch", "best_valid", "since_best", "history")
+
+
+class _Run:
+    """The blocks trained so far (all replicas in batch mode, one each otherwise) and checkpointing."""
+
+    def __init__(self, program: _Program, seed: int, cfg: EngineConfig, checkpoint: Checkpoint | None, bar):
+        self.program, self.seed, self.cfg, self.checkpoint, self.bar = program, seed, cfg, checkpoint, bar
+        self.finished: list[dict] = []
+        self.signals: list = []
+        self.n_devices = sharding.replica_devices(cfg.shard)
+
+    def _start(self, block: np.ndarray):
+        extra = sharding.padded_count(len(block), self.n_devices) - len(block)
+        padded = np.concatenate([block, block[-1] + 1 + np.arange(extra)])
+        return sharding.shard(self.program.init(replica_keys(self.seed, padded)), self.n_devices)
+
+    def restore_finished(self, blocks: list[np.ndarray], arrays: dict, meta: dict) -> None:
+        like, _ = self._start(blocks[0])
+        for k, epochs in enumerate(meta["finished_epochs"]):
+            block = {f: arrays[f"finished{k}/{f}"] for f in _BLOCK_FIELDS}
+            block["params"] = unflatten(like.params, arrays, f"finished{k}/params", check_shapes=False)
+            block["epochs"] = epochs
+            self.finished.append(block)
+            self.bar.update(self.cfg.epochs)
+
+    def train_block(self, block: np.ndarray, saved: tuple | None) -> dict:
+        cfg, program = self.cfg, self.program
+        state, data = self._start(block)
+        epoch, history, last_save = 0, [], time.monotonic()
+        if saved is not None and saved[1]["epoch"] > 0:
+            arrays, meta = saved
+            state = sharding.shard(unflatten(state, arrays, "state"), self.n_devices)
+            epoch, history = meta["epoch"], list(arrays["running/history"])
+            self.bar.update(epoch)
+        n = len(block)
+        while epoch < cfg.epochs and bool(jnp.any(state.tracker.active)):
+            state = program.chunk(state, data, jnp.asarray(epoch))
+            epoch += cfg.chunk
+            history.append(np.stack([np.asarray(state.train_loss)[:n], np.asarray(state.valid_loss)[:n]]))
+            self.bar.update(cfg.chunk - max(0, epoch - cfg.epochs))
+            self.bar.set_postfix(active=int(jnp.sum(state.tracker.active[:n])),
+                                 best_valid=f"{float(jnp.median(state.tracker.best_valid[:n])):.4g}")
+            due = time.monotonic() - last_save >= cfg.checkpoint_seconds
+            if self.checkpoint is not None and (self.signals or due) and epoch < cfg.epochs:
+                self._save(flatten(state, "state") | {"running/history": np.stack(history)}, epoch)
+                last_save = time.monotonic()
+            if self.signals:
+                where = self.checkpoint.path if self.checkpoint else "none written (no output file)"
+                raise Interrupted(f"interrupted at epoch {epoch}; checkpoint: {where}")
+        tracker = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], state.tracker)
+        result = dict(ids=block, params=tracker.best_params, best_epoch=tracker.best_epoch,
+                      best_valid=tracker.best_valid, since_best=tracker.since_best, epochs=epoch,
+                      history=np.stack(history, axis=-1) if history else np.zeros((2, n, 0)))
+        if self.checkpoint is not None:
+            self.finished.append(result)
+            self._save({}, 0)
+            self.finished.pop()
+        return result
+
+    def _save(self, running: dict, epoch: int) -> None:
+        arrays = dict(running)
+        for k, block in enumerate(self.finished):
+            arrays |= {f"finished{k}/{f}": np.asarray(block[f]) for f in _BLOCK_FIELDS}
+            arrays |= flatten(block["params"], f"finished{k}/params")
+        self.checkpoint.save(arrays, {"epoch": epoch, "finished_epochs": [b["epochs"] for b in self.finished]})
+
+
+def _collect(finished: list[dict], wall: float, patience: int) -> TrainResult:
+    """Concatenate blocks; histories of blocks that stopped early are padded with their last values."""
+    chunks = max(f["history"].shape[-1] for f in finished)
+    pad = lambda h: np.pad(h, [(0, 0), (0, 0), (0, chunks - h.shape[-1])], mode="edge") if h.shape[-1] else h  # noqa
+    history = np.concatenate([pad(f["history"]) for f in finished], axis=1)
+    cat = lambda key: np.concatenate([np.asarray(f[key]) for f in finished])  # noqa: E731
+    params = jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves), *[f["params"] for f in finished])
+    return TrainResult(
+        replica_ids=cat("ids"), params=params, best_epoch=cat("best_epoch"), best_valid=cat("best_valid"),
+        stopped=cat("since_best") >= patience, history_train=history[0], history_valid=history[1],
+        epochs_run=max(f["epochs"] for f in finished), wall_seconds=wall)
+
+
+def _progress_bar(enabled: bool, total: int):
+    from tqdm import tqdm
+    return tqdm(total=total, disable=not enabled, unit="epoch", dynamic_ncols=True, leave=False)

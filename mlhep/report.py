@@ -1,0 +1,66 @@
+"""``mlhep report``: the engine's summary of any results file, then the task's own table and plots."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mlhep.errors import ResultsError
+from mlhep.io.results import Results
+from mlhep.registry import load_tasks
+
+
+def _task_of(res: Results):
+    tasks = load_tasks()
+    if res.task not in tasks:
+        raise ResultsError(f"{res.path}: made by task '{res.task}', which is not installed here")
+    return tasks[res.task]
+
+
+def training_summary(res: Results) -> str:
+    prov = res.provenance
+    lines = [f"results  {res.path}", f"task     {res.task}   runcard {res.runcard_path} "
+             f"(sha256 {res.runcard_sha256[:12]})",
+             f"made     {prov.get('finished', '?')} with mlhep {prov.get('versions', {}).get('mlhep', '?')}, "
+             f"jax {prov.get('versions', {}).get('jax', '?')} on {prov.get('device', {}).get('kind', '?')}"]
+    if res.train:
+        epochs, valid = res.train["best_epoch"], res.train["best_valid"]
+        stopped = res.train["stopped"]
+        wall = prov.get("training_seconds") or float("nan")
+        lines += [f"replicas {res.n_replicas} (ids {prov.get('replica_ids', '?')}), training {wall:.1f} s",
+                  f"stopping best epoch mean {epochs.mean():.0f} (min {epochs.min()}, max {epochs.max()}); "
+                  f"{int(stopped.sum())} stopped early, {int((~stopped).sum())} reached the epoch limit",
+                  f"valid    best validation loss median {np.median(valid):.4g} "
+                  f"(16-84%: {np.percentile(valid, 16):.4g} .. {np.percentile(valid, 84):.4g})"]
+    return "\n".join(lines)
+
+
+def summary(path: Path) -> str:
+    res = Results.read(path)
+    text = _task_of(res).report(res)
+    return training_summary(res) + ("\n\n" + text if text else "")
+
+
+def plots(path: Path, outdir: Path) -> list[Path]:
+    res = Results.read(path)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = list(_task_of(res).plot(res, outdir))
+    if res.train and res.train["history_valid"].size:
+        written.append(_history_plot(res, outdir))
+    return written
+
+
+def _history_plot(res: Results, outdir: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    hist = res.train["history_valid"]
+    chunk = res.resolved.get("engine", {}).get("chunk", 1)
+    epochs = chunk * (1 + np.arange(hist.shape[1]))
+    ax.plot(epochs, hist.T, lw=0.5, alpha=0.5)
+    ax.set_yscale("log"), ax.set_xlabel("epoch"), ax.set_ylabel("validation loss")
+    ax.set_title(f"{res.task}: {res.n_replicas} replicas")
+    path = outdir / "training_history.png"
+    fig.savefig(path, dpi=100), plt.close(fig)
+    return path

@@ -1,0 +1,410 @@
+"""Runcards: a YAML file turned into typed config dataclasses, with ``file:line:col`` errors.
+
+This is the one place that reads runcards. ruamel.yaml's round-trip loader keeps the line and column of every
+key and value; ``to_dataclass`` converts a mapping into a config dataclass (fields declared with
+``mlhep.config.option``), checking types, numeric bounds, Literal choices, unknown and missing keys, and raises
+``RunCardError`` as ``file:line:col: key.path: what is wrong (what is valid)``. Semantic checks (does this
+dataset exist?) belong to the tasks, which call ``RunCard.fail(key_path, why)`` to get an error located the
+same way. Key paths look like ``data.datasets[2].name``. Environment variables are not expanded here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import hashlib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, Optional
+
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from mlhep.config import option
+from mlhep.engine.config import EngineConfig
+from mlhep.errors import RunCardError
+
+COMMON_KEYS = ("task", "seed", "replicas", "engine", "output", "description")
+_MISSING = dataclasses.MISSING
+
+
+@dataclass
+class CommonConfig:
+    """The top-level keys every runcard shares; all other top-level keys belong to the task's ``Config``."""
+
+    task: str = option(doc="name of the task to run (see `mlhep tasks`)")
+    seed: int = option(0, "master seed: replica i uses fold_in(PRNGKey(seed), i)", ge=0)
+    replicas: int = option(1, "number of replicas", ge=1)
+    engine: EngineConfig = option(EngineConfig(), "how the replicas train")
+    output: Optional[str] = option(None, "results file (none: derived from the runcard name)")
+    description: str = option("", "free text stored with the results")
+
+
+@dataclass
+class RunCard:
+    """A loaded, validated runcard: the common keys, the engine section and the task's config."""
+
+    path: Path
+    text: str = field(repr=False)
+    sha256: str
+    task: str
+    seed: int
+    replicas: int
+    description: str
+    output: str | None
+    engine: EngineConfig
+    config: Any
+    locate: Callable[[str], tuple[int, int]] = field(repr=False, compare=False)
+
+    def fail(self, key_path: str, why: str) -> RunCardError:
+        """An error located at ``key_path`` (or its nearest existing parent); use ``raise runcard.fail(...)``."""
+        line, col = self.locate(key_path)
+        return RunCardError(why, file=str(self.path), line=line, col=col, key=key_path)
+
+
+class LoadContext:
+    """Where a runcard tree came from: turns key paths into 1-based (line, col) and errors into RunCardError.
+
+    ``base`` is the key path of ``root`` itself (``""`` for the whole runcard).
+    """
+
+    def __init__(self, file: str, root: Any, base: str = ""):
+        self.file, self.root, self.base = file, root, base
+
+    def locate(self, key_path: str, at: str = "auto") -> tuple[int, int]:
+        """1-based (line, col) of ``key_path``: its key (``at="key"``), its value (``"value"``), or the value
+        when it is a non-null scalar and the key otherwise (``"auto"``). Absent keys give the nearest parent."""
+        inside = self.base and (key_path == self.base or key_path.startswith((self.base + ".", self.base + "[")))
+        rel = key_path[len(self.base):].lstrip(".") if inside else key_path
+        node, pos = self.root, _node_position(self.root) or (0, 0)
+        tokens = _tokens(rel)
+        for i, token in enumerate(tokens):
+            found = _child_position(node, token)
+            if found is None:
+                break
+            child, key_pos, value_pos = found
+            last = i == len(tokens) - 1
+            scalar = child is not None and not isinstance(child, (Mapping, list))
+            use_value = last and (at == "value" or (at == "auto" and scalar))
+            pos = (value_pos if use_value and child is not None else key_pos) or pos
+            node = child
+        return pos[0] + 1, pos[1] + 1
+
+    def error(self, key_path: str, why: str, at: str = "auto") -> RunCardError:
+        line, col = self.locate(key_path, at)
+        return RunCardError(why, file=self.file, line=line, col=col, key=key_path)
+
+
+def load_runcard(path: str | Path, tasks: Mapping[str, Any]) -> RunCard:
+    """Read and validate a runcard file; ``tasks`` maps task name -> object with a ``Config`` dataclass."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RunCardError("file not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise RunCardError("is a directory, not a runcard file", file=str(path)) from None
+    except OSError as exc:
+        raise RunCardError(f"cannot read the file ({exc.strerror})", file=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunCardError(f"not UTF-8 text (bad byte at offset {exc.start})", file=str(path)) from None
+    return load_runcard_text(text, path, tasks)
+
+
+def load_runcard_text(text: str, path: str | Path, tasks: Mapping[str, Any]) -> RunCard:
+    """Validate runcard ``text`` (e.g. stored in a results file); ``path`` names it in errors."""
+    path = Path(path)
+    root = _parse_yaml(text, str(path))
+    ctx = LoadContext(str(path), root)
+    valid_tasks = ", ".join(sorted(tasks)) or "(no tasks installed)"
+    if root is None:
+        raise RunCardError(f"empty runcard: expected at least 'task: <name>' (valid tasks: {valid_tasks})",
+                           file=str(path), line=1, col=1)
+    if not isinstance(root, Mapping):
+        raise RunCardError(f"the top level must be a mapping of keys like 'task: {next(iter(sorted(tasks)), 'x')}'"
+                           f" (got {_show(root)})", file=str(path), line=1, col=1)
+    if "task" not in root:
+        raise ctx.error("", f"missing required key 'task' (valid tasks: {valid_tasks})")
+    name = root["task"]
+    if not isinstance(name, str) or name not in tasks:
+        got = f"unknown task '{name}'" if isinstance(name, str) else f"task must be a name (got {_show(name)})"
+        raise ctx.error("task", f"{got} ({_did_you_mean(name, tasks)}valid: {valid_tasks})", at="value")
+    config_cls = tasks[name].Config
+    own = _field_names(config_cls)
+    if set(own) & set(COMMON_KEYS):
+        raise TypeError(f"{config_cls.__qualname__} redefines common runcard keys {set(own) & set(COMMON_KEYS)}")
+    common = _to_dataclass(CommonConfig, root, "", ctx, others=own)
+    config = _to_dataclass(config_cls, root, "", ctx, others=COMMON_KEYS)
+    return RunCard(path=path, text=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                   task=name, seed=common.seed, replicas=common.replicas, description=common.description,
+                   output=common.output, engine=common.engine, config=config, locate=ctx.locate)
+
+
+def to_dataclass(cls: type, node: Any, key_path: str = "", ctx: LoadContext | None = None) -> Any:
+    """Convert a YAML mapping (ruamel or plain dict) at ``key_path`` into the dataclass ``cls``.
+
+    Raises RunCardError for unknown keys, missing required keys, wrong types, out-of-range numbers and
+    invalid choices. Without ``ctx`` errors are located within ``node`` itself, in file ``<runcard>``.
+    """
+    return _to_dataclass(cls, node, key_path, ctx or LoadContext("<runcard>", node, key_path))
+
+
+def to_plain(obj: Any) -> Any:
+    """A config dataclass (or anything inside one) as plain dicts, lists and scalars, for JSON."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, ScalarBoolean)):
+        return None if obj is None else bool(obj)
+    for kind in (int, float, str):
+        if isinstance(obj, kind):
+            return kind(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):       # numpy scalars
+        return obj.item()
+    raise TypeError(f"to_plain: cannot store {type(obj).__name__} {obj!r}")
+
+
+# ---- conversion -------------------------------------------------------------------------------------------
+
+def _to_dataclass(cls: type, node: Any, path: str, ctx: LoadContext, others: tuple | list = ()) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    if node is None:                     # an empty section (all keys commented out): defaults
+        node = {}
+    if not isinstance(node, Mapping):
+        raise ctx.error(path, f"must be a mapping with keys {', '.join(fields)} (got {_show(node)})", at="value")
+    valid = sorted(set(fields) | set(others))
+    for key in node:
+        if key not in fields and key not in others:
+            raise ctx.error(_child(path, key), f"unknown key '{key}' ({_did_you_mean(key, valid)}valid keys: "
+                                               f"{', '.join(valid)})", at="key")
+    hints, kwargs = _hints(cls), {}
+    for name, f in fields.items():
+        if name in node:
+            kwargs[name] = _convert(hints[name], node[name], _child(path, name), ctx, f.metadata)
+        elif f.default is _MISSING and f.default_factory is _MISSING:
+            raise ctx.error(path, f"missing required key '{name}'")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:            # a __post_init__ check
+        raise ctx.error(path, str(exc)) from None
+
+
+def _convert(tp: Any, node: Any, path: str, ctx: LoadContext, meta: Mapping) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any or tp is object:
+        return to_plain(node)
+    if origin is typing.Union or origin is types.UnionType:
+        if node is None and type(None) in args:
+            return None
+        arms = [a for a in args if a is not type(None)]
+        errors = []
+        for arm in arms:
+            try:
+                return _convert(arm, node, path, ctx, meta)
+            except RunCardError as exc:
+                errors.append(exc)
+        if len(arms) == 1 or any(exc.key != path for exc in errors):
+            raise errors[0]              # a single type, or a mistake inside a section: its own message
+        raise ctx.error(path, f"must be {' or '.join(_describe(a) for a in arms)} (got {_show(node)})", at="value")
+    if origin is Literal:
+        value = _scalar(node)
+        for choice in args:
+            if type(choice) is type(value) and choice == value:
+                return choice
+        names = [c if isinstance(c, str) else _show(c) for c in args]
+        hint = _did_you_mean(value, names).strip() if isinstance(value, str) else ""
+        raise ctx.error(path, f"must be one of: {', '.join(names)} (got {_show(node)}{'; ' + hint if hint else ''})",
+                        at="value")
+    if dataclasses.is_dataclass(tp):
+        return _to_dataclass(tp, node, path, ctx)
+    if tp in (list, tuple) or origin in (list, tuple):
+        if not isinstance(node, (list, tuple)):
+            raise ctx.error(path, f"must be a list (got {_show(node)})", at="value")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(node) != len(args):
+                raise ctx.error(path, f"must be a list of {len(args)} items (got {len(node)})", at="value")
+            return tuple(_convert(a, v, f"{path}[{i}]", ctx, meta) for i, (a, v) in enumerate(zip(args, node)))
+        item = args[0] if args else Any
+        items = [_convert(item, v, f"{path}[{i}]", ctx, meta) for i, v in enumerate(node)]
+        return tuple(items) if (origin or tp) is tuple else items
+    if tp is dict or origin is dict:
+        if not isinstance(node, Mapping):
+            raise ctx.error(path, f"must be a mapping (got {_show(node)})", at="value")
+        value_tp = args[1] if args else Any
+        out = {}
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise ctx.error(_child(path, key), f"keys must be strings (got {_show(key)})", at="key")
+            out[str(key)] = _convert(value_tp, value, _child(path, key), ctx, meta)
+        return out
+    if tp in (bool, int, float, str):
+        return _check_bounds(_convert_scalar(tp, node, path, ctx), node, path, ctx, meta)
+    raise TypeError(f"mlhep.runcard: unsupported config field type {tp!r} at '{path}'")
+
+
+def _convert_scalar(tp: type, node: Any, path: str, ctx: LoadContext) -> Any:
+    is_bool = isinstance(node, (bool, ScalarBoolean))
+    if tp is bool and is_bool:
+        return bool(node)
+    if tp is int and isinstance(node, int) and not is_bool:
+        return int(node)
+    if tp is float and isinstance(node, (int, float)) and not is_bool:
+        return float(node)
+    if tp is float and isinstance(node, str):
+        try:
+            return float(node)           # YAML 1.2 reads some exponent forms (e.g. 1e-3) as strings
+        except ValueError:
+            pass
+    if tp is str and isinstance(node, str):
+        return str(node)
+    raise ctx.error(path, f"must be {_describe(tp)} (got {_show(node)})", at="value")
+
+
+def _check_bounds(value: Any, node: Any, path: str, ctx: LoadContext, meta: Mapping) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    tests = {"ge": (">=", lambda v, b: v >= b), "gt": (">", lambda v, b: v > b),
+             "le": ("<=", lambda v, b: v <= b), "lt": ("<", lambda v, b: v < b)}
+    for name, (symbol, ok) in tests.items():
+        bound = meta.get(name)
+        if bound is not None and not ok(value, bound):
+            raise ctx.error(path, f"must be {symbol} {bound!r} (got {_show(node)})", at="value")
+    return value
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------
+
+def _parse_yaml(text: str, file: str) -> Any:
+    try:
+        return YAML(typ="rt").load(text)
+    except DuplicateKeyError as exc:
+        key = re.search(r'duplicate key "(.*?)"', exc.problem or "")
+        parent = _mapping_path_at(text, exc.context_mark)
+        first = re.search(r'original value: "(.*?)"', exc.problem or "")
+        where = f" (already set to '{first.group(1)}' above)" if first else ""
+        raise RunCardError(f"duplicate key '{key.group(1) if key else '?'}'{where}", file=file,
+                           line=exc.problem_mark.line + 1, col=exc.problem_mark.column + 1,
+                           key=_child(parent, key.group(1)) if key else parent) from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        why = f"invalid YAML: {exc.problem or exc.context}"
+        if exc.problem and exc.context and exc.context_mark:
+            why += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+        raise RunCardError(why, file=file, line=mark.line + 1 if mark else None,
+                           col=mark.column + 1 if mark else None) from None
+    except YAMLError as exc:
+        raise RunCardError(f"invalid YAML: {exc}", file=file) from None
+
+
+def _mapping_path_at(text: str, mark: Any) -> str:
+    """Key path of the mapping starting at ``mark`` (re-parsed with duplicates allowed); "" if not found."""
+    loader = YAML(typ="rt")
+    loader.allow_duplicate_keys = True
+    try:
+        root = loader.load(text)
+    except YAMLError:
+        return ""
+
+    def search(node: Any, path: str) -> str | None:
+        if isinstance(node, Mapping) and _node_position(node) == (mark.line, mark.column):
+            return path
+        children = node.items() if isinstance(node, Mapping) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in children:
+            sub = f"{path}[{key}]" if isinstance(node, list) else _child(path, key)
+            hit = search(child, sub)
+            if hit is not None:
+                return hit
+        return None
+
+    return search(root, "") or ""
+
+
+def _node_position(node: Any) -> tuple[int, int] | None:
+    lc = getattr(node, "lc", None)
+    return (lc.line, lc.col) if lc is not None and lc.line is not None else None
+
+
+def _child_position(node: Any, token: str | int):
+    """(child, key position, value position) of ``token`` in ``node`` (0-based), or None if absent."""
+    data = getattr(getattr(node, "lc", None), "data", {}) or {}
+    if isinstance(node, list) and isinstance(token, int) and 0 <= token < len(node):
+        pos = data.get(token)
+        return node[token], (tuple(pos[:2]) if pos else None), (tuple(pos[:2]) if pos else None)
+    if isinstance(node, Mapping):
+        key = token if token in node else next((k for k in node if str(k) == str(token)), _MISSING)
+        if key is not _MISSING:
+            pos = data.get(key)
+            return node[key], (tuple(pos[:2]) if pos else None), (tuple(pos[2:4]) if pos else None)
+    return None
+
+
+def _tokens(key_path: str) -> list[str | int]:
+    """``"a.b[2].c"`` -> ``["a", "b", 2, "c"]``."""
+    return [int(index) if index else name for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", key_path)]
+
+
+def _child(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+
+
+def _did_you_mean(word: Any, options: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def _scalar(node: Any) -> Any:
+    """A ruamel scalar as the plain Python value (bool, int, float, str, None)."""
+    return to_plain(node) if node is None or isinstance(node, (bool, int, float, str)) else node
+
+
+def _describe(tp: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if tp in names:
+        return names[tp]
+    origin = typing.get_origin(tp) or tp
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict or dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if origin is Literal:
+        return "one of: " + ", ".join(map(str, typing.get_args(tp)))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _show(node: Any) -> str:
+    """How a YAML value reads in a message: null, true, 1.5, 'text', a mapping, a list."""
+    if node is None:
+        return "null"
+    if isinstance(node, (bool, ScalarBoolean)):
+        return "true" if node else "false"
+    if isinstance(node, Mapping):
+        return "a mapping"
+    if isinstance(node, (list, tuple)):
+        return "a list"
+    if isinstance(node, str):
+        return repr(str(node))
+    if isinstance(node, (int, float)):
+        return repr(to_plain(node))
+    tag = getattr(getattr(node, "tag", None), "value", None)
+    return f"a value tagged {tag}" if tag else repr(node)

@@ -1,0 +1,111 @@
+"""Fits of the free coefficients: the analytic linear Gaussian fit and the Monte Carlo replica fit.
+
+Analytic (linear EFT, Gaussian likelihood, no bounds): with whitened A_w = L^-1 A and r_w = L^-1 (d - t_0),
+the best fit is ``x = (A^T C^-1 A)^-1 A^T C^-1 (d - t_0)`` and its covariance the inverse Fisher matrix
+``(A^T C^-1 A)^-1`` (e.g. SMEFiT, arXiv:2105.00006 sec. 4). Flat directions make the Fisher matrix singular:
+the pseudo-inverse then gives the minimum-norm solution and infinite-variance directions are reported.
+
+Replicas (NNPDF/SMEFiT MC method, arXiv:2105.00006 sec. 4.1): pseudo-data ``d_r ~ N(d, C_exp)``; each replica's
+chi2 is minimised; the ensemble of minima samples the coefficient distribution. All replicas run as one
+vmapped, jitted damped-Newton loop (``newton.minimise``), or through the mlhep engine (gradient descent).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlhep.stats.pseudodata import sample_replica
+
+from .newton import minimise
+from .problem import BinnedProblem
+
+
+@dataclass(frozen=True)
+class AnalyticFit:
+    best: np.ndarray        # (F,) best-fit free coefficients
+    covariance: np.ndarray  # (F, F) inverse Fisher matrix (pseudo-inverse if singular)
+    fisher: np.ndarray      # (F, F) A^T C^-1 A
+    chi2: float             # chi2 at the best fit
+
+
+def analytic_fit(problem: BinnedProblem, data: np.ndarray | None = None) -> AnalyticFit:
+    """Closed-form linear fit to ``data`` (default: the measured central values); ignores bounds."""
+    data = problem.central if data is None else data
+    A, base = problem.linearised()
+    L = problem.fit_cholesky
+    A_w = np.linalg.solve(L, A)
+    r_w = np.linalg.solve(L, data - base)
+    fisher = A_w.T @ A_w
+    covariance = np.linalg.pinv(fisher, rcond=1e-13, hermitian=True)
+    best = covariance @ (A_w.T @ r_w)
+    residual = r_w - A_w @ best
+    return AnalyticFit(best, covariance, fisher, float(residual @ residual))
+
+
+def replica_keys(seed: int, replica_ids: np.ndarray) -> jax.Array:
+    """Replica i's key is fold_in(PRNGKey(seed), i), the engine's convention (independent of batch size)."""
+    base = jax.random.PRNGKey(seed)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(replica_ids, dtype=jnp.uint32))
+
+
+def replica_data(problem: BinnedProblem, keys: jax.Array) -> jax.Array:
+    """(R, n) pseudo-data replicas sampled with the experimental (+ theory) covariance."""
+    central, chol = jnp.asarray(problem.central), jnp.asarray(problem.sample_cholesky)
+    return jax.vmap(lambda k: sample_replica(k, central, chol))(keys)
+
+
+def initial_point(problem: BinnedProblem) -> np.ndarray:
+    """Start of every minimisation: the linear analytic fit to the central data, clipped into the bounds."""
+    start = analytic_fit(problem).best
+    cmap = problem.coefficients
+    return np.clip(start, cmap.lower, cmap.upper)
+
+
+def make_replica_solver(problem: BinnedProblem, max_iterations: int, tolerance: float, batched: bool = True):
+    """A jitted ``solve(data (R, n), x0 (F,)) -> NewtonResult`` of (R, ...) arrays.
+
+    ``batched=False`` gives the same computation one replica per call (for benchmarks): ``solve(data (n,), x0)``.
+    """
+    objective = problem.objective()
+    lower, upper = jnp.asarray(problem.coefficients.lower), jnp.asarray(problem.coefficients.upper)
+
+    def one(data, x0):
+        return minimise(lambda x: objective(x, data), x0, lower, upper,
+                        max_iterations=max_iterations, tolerance=tolerance)
+
+    if batched:
+        return jax.jit(jax.vmap(one, in_axes=(0, None)))
+    return jax.jit(one)
+
+
+class ReplicaTrainable:
+    """The replica fit as an mlhep ``Trainable`` for the gradient-descent engine.
+
+    Parameters are the free coefficients (F,); the loss is chi2 / n of the replica's pseudo-data, and the
+    validation loss is the same chi2 (there is no training/validation split in an EFT fit: with a handful of
+    parameters there is nothing to overfit), always ``ok``.
+    """
+
+    def __init__(self, problem: BinnedProblem):
+        self._objective = problem.objective()
+        self._start = jnp.asarray(initial_point(problem))
+        self._central = jnp.asarray(problem.central)
+        self._chol = jnp.asarray(problem.sample_cholesky)
+        self._n = float(problem.central.size)
+        self._lower = jnp.asarray(problem.coefficients.lower)
+        self._upper = jnp.asarray(problem.coefficients.upper)
+
+    def init(self, key):
+        return self._start
+
+    def replica_data(self, key):
+        return sample_replica(key, self._central, self._chol)
+
+    def train_loss(self, params, data, epoch):
+        return self._objective(jnp.clip(params, self._lower, self._upper), data) / self._n
+
+    def validation(self, params, data):
+        return self._objective(jnp.clip(params, self._lower, self._upper), data), jnp.array(True)

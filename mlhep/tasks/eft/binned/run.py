@@ -1,0 +1,136 @@
+"""Run a binned EFT fit (analytic, replicas, NUTS or scans) and collect its outputs."""
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlhep.task import Outputs
+
+from .config import BinnedConfig
+from .fits import (ReplicaTrainable, analytic_fit, initial_point, make_replica_solver, replica_data,
+                   replica_keys)
+from .newton import minimise
+from .problem import BinnedProblem
+from .sampler import sample_posterior
+from .scans import DELTA_CHI2_1D, interval_from_scan, scan_1d, scan_2d, scan_ranges
+from .setup import SECTION, setup_problem
+from .summary import summarise
+
+
+def run_binned(config: BinnedConfig, ctx) -> Outputs:
+    """The binned mode of eft-fit: returns per-replica arrays (replica fits) and a summary."""
+    _check_fit_options(config, ctx)
+    problem = setup_problem(config, ctx)
+    analytic = analytic_fit(problem)
+    best = analytic.best if config.fit == "analytic" else _global_minimum(problem, config)
+    started = time.perf_counter()
+    replicas, extra, samples, train = {}, {}, None, None
+    if config.fit == "analytic":
+        samples = None
+    elif config.fit == "replicas":
+        replicas, train = _replica_fit(problem, config, ctx)
+        samples = replicas["free"]
+    elif config.fit == "nuts":
+        posterior = sample_posterior(
+            lambda x: problem.objective()(x, jnp.asarray(problem.central)), best,
+            problem.coefficients.lower, problem.coefficients.upper, jax.random.PRNGKey(ctx.seed),
+            config.nuts.chains, config.nuts.warmup, config.nuts.samples)
+        samples = posterior.samples.reshape(-1, posterior.samples.shape[-1])
+        extra.update({"posterior/rhat": posterior.rhat, "posterior/ess": posterior.ess,
+                      "posterior/acceptance": np.float64(posterior.acceptance),
+                      "posterior/divergences": np.int64(posterior.divergences),
+                      "posterior/step_size": np.float64(posterior.step_size),
+                      "posterior/chains": np.int64(config.nuts.chains)})
+        ctx.log(f"eft-fit: NUTS max R-hat {np.nanmax(posterior.rhat):.3f}, min ESS {np.min(posterior.ess):.0f}, "
+                f"acceptance {posterior.acceptance:.2f}, {posterior.divergences} divergences")
+    if config.fit == "scan" or (config.scan.pairs and config.fit != "analytic"):
+        extra.update(_scans(problem, config, ctx, best, analytic))
+    seconds = time.perf_counter() - started
+    summary = summarise(problem, config, best, analytic, samples, extra)
+    summary["timing/fit_seconds"] = np.float64(seconds)
+    if "free" in replicas:
+        replicas["coefficients"] = problem.coefficients.full(replicas.pop("free"))
+    outputs = Outputs(replicas=replicas, summary=summary)
+    outputs.train = train
+    return outputs
+
+
+def _check_fit_options(config: BinnedConfig, ctx) -> None:
+    if config.fit == "analytic" and config.use_quadratic:
+        raise ctx.fail(f"{SECTION}.use_quadratic", "fit: analytic is the linear Gaussian fit; use "
+                                                   "replicas, nuts or scan with quadratic corrections")
+    if config.fit in ("nuts", "scan"):
+        for name, spec in config.coefficients.items():
+            if spec.value is None and spec.constrain is None and (spec.min is None or spec.max is None):
+                raise ctx.fail(f"{SECTION}.coefficients.{name}",
+                               f"fit: {config.fit} needs min and max for every fitted coefficient")
+    names = set(config.coefficients)
+    for k, pair in enumerate(config.scan.pairs):
+        if len(pair) != 2 or not set(pair) <= names or pair[0] == pair[1]:
+            raise ctx.fail(f"{SECTION}.scan.pairs[{k}]", f"expected two different fitted coefficients, got {pair}")
+
+
+def _global_minimum(problem: BinnedProblem, config: BinnedConfig) -> np.ndarray:
+    """Best fit to the central data: damped Newton from the analytic linear solution (exact if linear)."""
+    objective = problem.objective()
+    data = jnp.asarray(problem.central)
+    result = jax.jit(lambda x0: minimise(lambda x: objective(x, data), x0,
+                                         jnp.asarray(problem.coefficients.lower),
+                                         jnp.asarray(problem.coefficients.upper),
+                                         max_iterations=config.replica.max_iterations,
+                                         tolerance=config.replica.tolerance))(jnp.asarray(initial_point(problem)))
+    return np.asarray(result.x)
+
+
+def _replica_fit(problem: BinnedProblem, config: BinnedConfig, ctx):
+    ids = np.asarray(ctx.replica_ids)
+    if config.replica.solver == "engine":
+        result = ctx.train(ReplicaTrainable(problem))
+        free = np.clip(np.asarray(result.params), problem.coefficients.lower, problem.coefficients.upper)
+        objective = jax.jit(jax.vmap(problem.objective(), in_axes=(0, 0)))
+        data = replica_data(problem, replica_keys(ctx.seed, result.replica_ids))
+        chi2 = np.asarray(objective(jnp.asarray(free), data))
+        return {"replica_id": np.asarray(result.replica_ids), "free": free, "chi2": chi2}, result
+    data = replica_data(problem, replica_keys(ctx.seed, ids))
+    solve = make_replica_solver(problem, config.replica.max_iterations, config.replica.tolerance)
+    started = time.perf_counter()
+    result = jax.block_until_ready(solve(data, jnp.asarray(initial_point(problem))))
+    converged = np.asarray(result.converged)
+    ctx.log(f"eft-fit: {ids.size} replicas minimised in {time.perf_counter() - started:.2f} s "
+            f"(batched Newton, {converged.sum()}/{ids.size} converged, "
+            f"max {int(np.max(result.iterations))} iterations)")
+    return {"replica_id": ids, "free": np.asarray(result.x), "chi2": np.asarray(result.value),
+            "converged": converged, "iterations": np.asarray(result.iterations)}, None
+
+
+def _scans(problem: BinnedProblem, config: BinnedConfig, ctx, best: np.ndarray, analytic) -> dict:
+    cmap = problem.coefficients
+    data = jnp.asarray(problem.central)
+    objective = problem.objective()
+
+    def fun(x):
+        return objective(x, data)
+
+    sigma = np.sqrt(np.where(np.diag(analytic.covariance) > 0, np.diag(analytic.covariance), np.inf))
+    try:
+        ranges = scan_ranges(best, sigma, cmap.lower, cmap.upper)
+    except ValueError as error:
+        raise ctx.fail(f"{SECTION}.coefficients", str(error)) from None
+    out = {}
+    grids, chi2 = scan_1d(fun, best, cmap.lower, cmap.upper, ranges, config.scan.points, config.scan.profile)
+    out["scan1d/grid"], out["scan1d/chi2"] = grids, chi2
+    for level, delta in DELTA_CHI2_1D.items():
+        out[f"scan1d/interval{level}"] = np.array([interval_from_scan(g, c, delta) for g, c in zip(grids, chi2)])
+    pairs = [(cmap.free.index(a), cmap.free.index(b)) for a, b in config.scan.pairs
+             if a in cmap.free and b in cmap.free]
+    if pairs:
+        results = [scan_2d(fun, best, cmap.lower, cmap.upper, ranges, p, config.scan.points, config.scan.profile)
+                   for p in pairs]
+        out["scan2d/pairs"] = np.array(pairs)
+        out["scan2d/axis_a"] = np.array([r[0] for r in results])
+        out["scan2d/axis_b"] = np.array([r[1] for r in results])
+        out["scan2d/chi2"] = np.array([r[2] for r in results])
+    return out

@@ -1,0 +1,65 @@
+"""From the ``binned:`` runcard section to a ``BinnedProblem``: paths, dataset names and coefficients checked,
+every mistake reported against its runcard key."""
+from __future__ import annotations
+
+import difflib
+import os
+
+from mlhep.errors import DataError
+
+from .config import BinnedConfig
+from .loader import available_datasets, load_dataset
+from .problem import BinnedProblem, build_problem
+from .theory import CoefficientError, build_coefficient_map
+
+SECTION = "binned"
+
+
+def database_path(config: BinnedConfig, ctx):
+    """The database folder: environment variables expanded, relative paths relative to the runcard."""
+    expanded = os.path.expandvars(config.database)
+    if "$" in expanded:
+        raise ctx.fail(f"{SECTION}.database", f"'{config.database}': environment variable not set "
+                                              f"(e.g. export MLHEP_SHARED_DATA=/path/to/shared/data)")
+    path = ctx.resolve(expanded)
+    if not (path / "commondata").is_dir() or not (path / "theory").is_dir():
+        raise ctx.fail(f"{SECTION}.database", f"{path} is not a SMEFiT database (needs commondata/ and theory/)")
+    return path
+
+
+def setup_problem(config: BinnedConfig, ctx) -> BinnedProblem:
+    database = database_path(config, ctx)
+    valid = available_datasets(database)
+    if not config.datasets:
+        raise ctx.fail(f"{SECTION}.datasets", "no datasets given")
+    for i, name in enumerate(config.datasets):
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=5, cutoff=0.5)
+            hint = f"did you mean: {', '.join(close)}" if close else f"{len(valid)} available in {database}"
+            raise ctx.fail(f"{SECTION}.datasets[{i}]", f"unknown dataset '{name}' ({hint})")
+    if len(set(config.datasets)) != len(config.datasets):
+        raise ctx.fail(f"{SECTION}.datasets", "a dataset is listed twice")
+    try:
+        cmap = build_coefficient_map(config.coefficients)
+    except CoefficientError as error:
+        raise ctx.fail(f"{SECTION}.coefficients{'.' + error.key if error.key else ''}", str(error)) from None
+    tables = []
+    for i, name in enumerate(config.datasets):
+        try:
+            tables.append(load_dataset(database, name, config.order))
+        except (DataError, KeyError, ValueError) as error:
+            raise ctx.fail(f"{SECTION}.datasets[{i}]", f"cannot read '{name}': {error}") from None
+    known = set().union(*(t.linear for t in tables))
+    for name in cmap.free:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
+            raise ctx.fail(f"{SECTION}.coefficients.{name}",
+                           f"'{name}' has no linear correction in any selected dataset, so it is unconstrained"
+                           f"{' (did you mean: ' + ', '.join(close) + ')' if close else ''}")
+    lowered = [t.name for t in tables if config.order == "NLO" and t.order == "LO"]
+    if lowered:
+        ctx.log(f"eft-fit: no NLO_QCD table, using LO for: {', '.join(lowered)}")
+    problem = build_problem(tables, cmap, config.use_quadratic, config.use_theory_covmat, config.use_t0)
+    ctx.log(f"eft-fit: {len(tables)} datasets, {problem.central.size} points, "
+            f"{len(cmap.free)} fitted of {len(cmap.names)} coefficients")
+    return problem

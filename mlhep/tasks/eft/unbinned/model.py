@@ -1,0 +1,75 @@
+"""The learned likelihood ratio r(x, c) = 1 + c NN_alpha(x) + c^2 NN_beta(x) (ML4EFT, arXiv:2211.02058, eq. 3.4).
+
+Two independent MLPs (flax.linen) of the standardised features z = ((ln m_tt, y_tt) - mean) / std; the
+standardisation is fixed from the SM training sample so every replica sees the same coordinates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "softplus": jax.nn.softplus,
+               "silu": jax.nn.silu}
+
+
+class MLP(nn.Module):
+    """Fully connected network R^2 -> R: hidden layers with ``activation``, a linear scalar output."""
+
+    hidden: Sequence[int]
+    activation: str
+
+    @nn.compact
+    def __call__(self, z):
+        act = ACTIVATIONS[self.activation]
+        for width in self.hidden:
+            z = act(nn.Dense(width)(z))
+        return nn.Dense(1)(z)[..., 0]
+
+
+def features(events: np.ndarray) -> np.ndarray:
+    """(n, 2) events (m_tt [GeV], y_tt) -> (n, 2) raw features (ln m_tt, y_tt)."""
+    events = np.asarray(events, dtype=float)
+    return np.stack([np.log(events[:, 0]), events[:, 1]], axis=1)
+
+
+@dataclass(frozen=True)
+class RatioModel:
+    """NN_alpha and NN_beta with a fixed input standardisation ``mean``, ``std`` (2,)."""
+
+    hidden: tuple[int, ...]
+    activation: str
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def for_sample(cls, hidden: Sequence[int], activation: str, sm_events: np.ndarray) -> "RatioModel":
+        raw = features(sm_events)
+        return cls(tuple(int(h) for h in hidden), activation, raw.mean(axis=0), raw.std(axis=0))
+
+    @property
+    def net(self) -> MLP:
+        return MLP(self.hidden, self.activation)
+
+    def standardise(self, events: np.ndarray) -> jnp.ndarray:
+        """(n, 2) events -> (n, 2) float32 network inputs."""
+        return jnp.asarray((features(events) - self.mean) / self.std, dtype=jnp.float32)
+
+    def init(self, key: jax.Array) -> dict[str, Any]:
+        """Parameters {"alpha": ..., "beta": ...} of one replica."""
+        k_alpha, k_beta = jax.random.split(key)
+        dummy = jnp.zeros((1, 2), dtype=jnp.float32)
+        return {"alpha": self.net.init(k_alpha, dummy), "beta": self.net.init(k_beta, dummy)}
+
+    def alpha_beta(self, params: dict[str, Any], z: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(alpha, beta) at standardised inputs ``z`` (..., 2) -> two arrays (...)."""
+        return self.net.apply(params["alpha"], z), self.net.apply(params["beta"], z)
+
+
+def ratio(alpha: jax.Array, beta: jax.Array, c) -> jax.Array:
+    """r = 1 + c alpha + c^2 beta (broadcast)."""
+    return 1.0 + c * alpha + c * c * beta

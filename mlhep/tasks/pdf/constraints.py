@@ -1,0 +1,64 @@
+"""Positivity and integrability as Lagrange-multiplier penalties (NNPDF4.0, arXiv:2109.02653, sec. 3.1.3).
+
+    L_pos = lambda_pos(epoch) * sum_{q, x} elu_1e-7(-x f_q(x, Q0)),   q in u, ubar, d, dbar, s, sbar, g
+    L_int = lambda_int(epoch) * sum_{k, x} (x f_k(x, Q0))^2,            k in V, V3, V8, T3, T8
+
+with n3fit's schedule lambda(epoch) = initial * growth^floor(epoch / every), where growth defaults to the value
+that reaches the maximum multiplier at the last epoch. The positivity x grid is that of NNPDF's
+NNPDF_POS_2P24GEV_X* pseudo-datasets (10 log-spaced points in [5e-7, 0.1], 10 linear in [0.18, 0.9]); here the
+PDFs are constrained at Q0 rather than at Q^2 = 5 GeV^2.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlhep.tasks.pdf.model import BASIS_INDEX, FIT_BASIS
+
+POSITIVITY_X = np.concatenate([np.logspace(np.log10(5e-7), -1, 10), np.linspace(0.18, 0.9, 10)])
+POSITIVE_FLAVOURS = ("u", "ubar", "d", "dbar", "s", "sbar", "g")
+INTEGRABLE = ("V", "V3", "V8", "T3", "T8")
+ELU_ALPHA = 1e-7
+
+
+def evolution_to_flavour() -> np.ndarray:
+    """(7 flavours, 7 basis) matrix: (u, ubar, d, dbar, s, sbar, g) = M @ (Sigma, g, V, V3, V8, T3, T8) at Q0,
+    where charm and heavier quarks vanish (perturbative charm). With q+- = q +- qbar:
+    Sigma = u+ + d+ + s+, T3 = u+ - d+, T8 = u+ + d+ - 2 s+ and V, V3, V8 likewise with q-."""
+    plus = np.array([[1 / 3, 1 / 2, 1 / 6], [1 / 3, -1 / 2, 1 / 6], [1 / 3, 0.0, -1 / 3]])  # (u,d,s)+- from 3 combos
+    i = BASIS_INDEX
+    m = np.zeros((7, len(FIT_BASIS)))
+    for q in range(3):  # u, d, s
+        for combo, (name_plus, name_minus) in enumerate((("Sigma", "V"), ("T3", "V3"), ("T8", "V8"))):
+            m[2 * q, i[name_plus]] += 0.5 * plus[q, combo]       # q = (q+ + q-)/2
+            m[2 * q, i[name_minus]] += 0.5 * plus[q, combo]
+            m[2 * q + 1, i[name_plus]] += 0.5 * plus[q, combo]   # qbar = (q+ - q-)/2
+            m[2 * q + 1, i[name_minus]] -= 0.5 * plus[q, combo]
+    m[6, i["g"]] = 1.0
+    return m
+
+
+def multiplier(epoch: jax.Array, initial: float, growth: float | None, maximum: float, every: int,
+               epochs: int) -> jax.Array:
+    """lambda(epoch) = initial * growth^floor(epoch / every); growth None: (maximum/initial)^(1/steps) with
+    steps = epochs // every (n3fit's ``_LM_initial_and_multiplier``)."""
+    if growth is None:
+        growth = (maximum / initial) ** (1.0 / max(epochs // every, 1))
+    return initial * growth ** jnp.floor(epoch / every)
+
+
+def positivity_penalty(xf_flavour: jax.Array) -> jax.Array:
+    """sum elu(-x f) over flavours and x, ``xf_flavour`` (..., 7, n) -> (...); ~ -1e-7 * size when positive."""
+    return jnp.sum(jax.nn.elu(-xf_flavour, alpha=ELU_ALPHA), axis=(-2, -1))
+
+
+def integrability_penalty(xf_basis: jax.Array) -> jax.Array:
+    """sum (x f_k)^2 over k in INTEGRABLE and the small-x points, ``xf_basis`` (..., 7, n) -> (...)."""
+    rows = np.array([BASIS_INDEX[k] for k in INTEGRABLE])
+    return jnp.sum(xf_basis[..., rows, :] ** 2, axis=(-2, -1))
+
+
+def is_positive(xf_flavour: jax.Array, threshold: float) -> jax.Array:
+    """True where min over flavours and x of x f > -threshold; (..., 7, n) -> (...) bool."""
+    return jnp.min(xf_flavour, axis=(-2, -1)) > -threshold
