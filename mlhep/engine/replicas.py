@@ -126,10 +126,10 @@ def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineC
             run.finished.append(run.train_block(blocks[index], saved))
             saved = None  # only the first block after a restart resumes mid-way
     run.bar.close()
-    return _collect(run.finished, time.perf_counter() - start_time, cfg.stopping.patience)
+    return _collect(run.finished, time.perf_counter() - start_time)
 
 
-_BLOCK_FIELDS = ("ids", "best_epoch", "best_valid", "since_best", "history")
+_BLOCK_FIELDS = ("ids", "best_epoch", "best_valid", "stopped", "history")
 
 
 class _Run:
@@ -181,7 +181,7 @@ class _Run:
                 raise Interrupted(f"interrupted at epoch {epoch}; checkpoint: {where}")
         tracker = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], state.tracker)
         result = dict(ids=block, params=tracker.best_params, best_epoch=tracker.best_epoch,
-                      best_valid=tracker.best_valid, since_best=tracker.since_best, epochs=epoch,
+                      best_valid=tracker.best_valid, stopped=tracker.stopped, epochs=epoch,
                       history=np.stack(history, axis=-1) if history else np.zeros((2, n, 0)))
         if self.checkpoint is not None:
             self.finished.append(result)
@@ -197,7 +197,7 @@ class _Run:
         self.checkpoint.save(arrays, {"epoch": epoch, "finished_epochs": [b["epochs"] for b in self.finished]})
 
 
-def _collect(finished: list[dict], wall: float, patience: int) -> TrainResult:
+def _collect(finished: list[dict], wall: float) -> TrainResult:
     """Concatenate blocks; histories of blocks that stopped early are padded with their last values."""
     chunks = max(f["history"].shape[-1] for f in finished)
     pad = lambda h: np.pad(h, [(0, 0), (0, 0), (0, chunks - h.shape[-1])], mode="edge") if h.shape[-1] else h  # noqa
@@ -206,7 +206,7 @@ def _collect(finished: list[dict], wall: float, patience: int) -> TrainResult:
     params = jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves), *[f["params"] for f in finished])
     return TrainResult(
         replica_ids=cat("ids"), params=params, best_epoch=cat("best_epoch"), best_valid=cat("best_valid"),
-        stopped=cat("since_best") >= patience, history_train=history[0], history_valid=history[1],
+        stopped=cat("stopped"), history_train=history[0], history_valid=history[1],
         epochs_run=max(f["epochs"] for f in finished), wall_seconds=wall)
 
 

@@ -20,10 +20,12 @@ class Tracker(NamedTuple):
     best_epoch: jax.Array      # () int: -1 until then
     since_best: jax.Array      # () int: epochs since the last improvement
     active: jax.Array          # () bool: still training
+    stopped: jax.Array         # () bool: stopped by patience (not by the epoch limit)
 
 
 def start(params: Any) -> Tracker:
-    return Tracker(params, jnp.asarray(jnp.inf), jnp.asarray(-1), jnp.asarray(0), jnp.asarray(True))
+    return Tracker(params, jnp.asarray(jnp.inf), jnp.asarray(-1), jnp.asarray(0), jnp.asarray(True),
+                   jnp.asarray(False))
 
 
 def update(tracker: Tracker, params: Any, valid: jax.Array, ok: jax.Array, epoch: jax.Array, *,
@@ -31,11 +33,12 @@ def update(tracker: Tracker, params: Any, valid: jax.Array, ok: jax.Array, epoch
     """Fold in the validation loss of ``params`` (reached at ``epoch``); inactive replicas are unchanged."""
     improved = tracker.active & ok & jnp.isfinite(valid) & (valid < tracker.best_valid - min_delta)
     since = jnp.where(improved, 0, tracker.since_best + tracker.active.astype(tracker.since_best.dtype))
-    exhausted = (since >= patience) & (epoch + 1 >= min_epochs)
+    exhausted = tracker.active & (since >= patience) & (epoch + 1 >= min_epochs)
     return Tracker(
         best_params=jax.tree_util.tree_map(lambda b, p: jnp.where(improved, p, b), tracker.best_params, params),
         best_valid=jnp.where(improved, valid, tracker.best_valid),
         best_epoch=jnp.where(improved, epoch, tracker.best_epoch),
         since_best=since,
         active=tracker.active & ~exhausted & (epoch + 1 < max_epochs),
+        stopped=tracker.stopped | exhausted,
     )

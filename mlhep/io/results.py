@@ -146,8 +146,9 @@ def merge(paths: list[Path], out: Path) -> Path:
             raise ResultsError(f"{part.path} was made from another runcard than {first.path} "
                                f"(SHA-256 {part.runcard_sha256[:12]} vs {first.runcard_sha256[:12]}): refusing to merge")
     ids = np.concatenate([p.replicas["replica_id"] for p in parts])
-    if len(np.unique(ids)) != len(ids):
-        raise ResultsError(f"the files share replica ids ({sorted(set(ids[np.unique(ids, return_counts=True)[1] > 1]))[:5]}...): "
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise ResultsError(f"the files share replica ids ({', '.join(map(str, unique[counts > 1][:5]))}): "
                            "each replica must come from one block only")
     order = np.argsort(ids, kind="stable")
     replicas = {}

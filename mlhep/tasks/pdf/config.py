@@ -78,9 +78,9 @@ class PositivityConfig:
     x grid (NNPDF4.0 sec. 3.1.3; elu with alpha = 1e-7 as in n3fit's LossPositivity)."""
 
     multiplier: float = option(184.8, "initial Lagrange multiplier (NNPDF4.0: 184.8)", gt=0)
-    growth: Optional[float] = option(None, "factor applied every `every` epochs; none: reach max_multiplier at the "
-                                           "last epoch (n3fit's rule)", gt=0)
-    max_multiplier: float = option(1e6, "multiplier reached at the last epoch when growth is none", gt=0)
+    growth: float = option(1.052, "factor applied every `every` epochs (1.052: NNPDF4.0's 184.8 -> 1e6 in 17000 "
+                                  "epochs)", ge=1)
+    max_multiplier: float = option(1e6, "the multiplier stops growing here (n3fit: maxlambda 1e6)", gt=0)
     every: int = option(100, "epochs between multiplier updates (n3fit: 100)", ge=1)
     threshold: float = option(1e-6, "a replica is positive if min x f > -threshold (n3fit: 1e-6)", ge=0)
 
@@ -90,8 +90,8 @@ class IntegrabilityConfig:
     """Penalty multiplier * sum (x f_k(x))^2, k in V, V3, V8, T3, T8, at small x (NNPDF4.0 sec. 3.1.3)."""
 
     multiplier: float = option(10.0, "initial Lagrange multiplier (NNPDF4.0: 10)", gt=0)
-    growth: Optional[float] = option(None, "factor every `every` epochs; none: reach max_multiplier at the end", gt=0)
-    max_multiplier: float = option(100.0, "multiplier reached at the last epoch (n3fit: 1e2)", gt=0)
+    growth: float = option(1.0136, "factor every `every` epochs (10 -> 1e2 in 17000 epochs)", ge=1)
+    max_multiplier: float = option(100.0, "the multiplier stops growing here (n3fit: maxlambda 1e2)", gt=0)
     every: int = option(100, "epochs between multiplier updates", ge=1)
     x: list[float] = option([1e-9], "x points of the penalty (NNPDF_INTEG_3GEV: 1e-9)")
 

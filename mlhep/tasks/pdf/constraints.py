@@ -3,8 +3,8 @@
     L_pos = lambda_pos(epoch) * sum_{q, x} elu_1e-7(-x f_q(x, Q0)),   q in u, ubar, d, dbar, s, sbar, g
     L_int = lambda_int(epoch) * sum_{k, x} (x f_k(x, Q0))^2,            k in V, V3, V8, T3, T8
 
-with n3fit's schedule lambda(epoch) = initial * growth^floor(epoch / every), where growth defaults to the value
-that reaches the maximum multiplier at the last epoch. The positivity x grid is that of NNPDF's
+with n3fit's schedule lambda(epoch) = min(initial * growth^floor(epoch / every), maximum) (the schedule lives in
+``trainable.PdfTrainable.multipliers``). The positivity x grid is that of NNPDF's
 NNPDF_POS_2P24GEV_X* pseudo-datasets (10 log-spaced points in [5e-7, 0.1], 10 linear in [0.18, 0.9]); here the
 PDFs are constrained at Q0 rather than at Q^2 = 5 GeV^2.
 """
@@ -37,15 +37,6 @@ def evolution_to_flavour() -> np.ndarray:
             m[2 * q + 1, i[name_minus]] -= 0.5 * plus[q, combo]
     m[6, i["g"]] = 1.0
     return m
-
-
-def multiplier(epoch: jax.Array, initial: float, growth: float | None, maximum: float, every: int,
-               epochs: int) -> jax.Array:
-    """lambda(epoch) = initial * growth^floor(epoch / every); growth None: (maximum/initial)^(1/steps) with
-    steps = epochs // every (n3fit's ``_LM_initial_and_multiplier``)."""
-    if growth is None:
-        growth = (maximum / initial) ** (1.0 / max(epochs // every, 1))
-    return initial * growth ** jnp.floor(epoch / every)
 
 
 def positivity_penalty(xf_flavour: jax.Array) -> jax.Array:

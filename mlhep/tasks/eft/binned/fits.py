@@ -69,11 +69,12 @@ def make_replica_solver(problem: BinnedProblem, max_iterations: int, tolerance: 
 
     ``batched=False`` gives the same computation one replica per call (for benchmarks): ``solve(data (n,), x0)``.
     """
-    objective = problem.objective()
+    whiten, chi2_whitened = problem.whitened()
     lower, upper = jnp.asarray(problem.coefficients.lower), jnp.asarray(problem.coefficients.upper)
 
     def one(data, x0):
-        return minimise(lambda x: objective(x, data), x0, lower, upper,
+        data_w = whiten(data)
+        return minimise(lambda x: chi2_whitened(x, data_w), x0, lower, upper,
                         max_iterations=max_iterations, tolerance=tolerance)
 
     if batched:

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 import numpy as np
 
 from mlhep.stats.covariance import covariance
 
-from .chi2 import chi2
 from .loader import DatasetTables
 from .theory import CoefficientMap, correction_tables, predict
 
@@ -42,17 +42,47 @@ class BinnedProblem:
         full = free_values @ jnp.asarray(self.coefficients.matrix).T + self.coefficients.offset
         return predict(full, self.sm, self.linear, self.quadratic)
 
-    def objective(self, cholesky=None):
+    def free_tables(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """The model in the free coefficients x: ``t = base + A x + x^T Q x`` per point.
+
+        With c = M x + c0: base = sm + L c0 + c0^T Q c0, A = L M + c0^T (Q + Q^T) M, Q_free = M^T Q M.
+        Returns base (n,), A (n, F), Q_free (n, F, F) or None.
+        """
+        M, c0 = self.coefficients.matrix, self.coefficients.offset
+        base, A = self.sm + self.linear @ c0, self.linear @ M
+        if self.quadratic is None:
+            return base, A, None
+        Q = self.quadratic
+        base = base + np.einsum("nij,i,j->n", Q, c0, c0)
+        A = A + np.einsum("i,nij,jf->nf", c0, Q + np.swapaxes(Q, 1, 2), M)
+        return base, A, np.einsum("if,nij,jg->nfg", M, Q, M)
+
+    def whitened(self):
+        """``(whiten, chi2)``: ``whiten(data (n,)) -> (n,)`` applies L^-1 (C = L L^T, the fit covariance) and
+        ``chi2(x (F,), whitened_data (n,))`` is the chi2 with the tables pre-whitened, so the minimisation
+        loop has no triangular solves, only small matrix products (which batch well under vmap)."""
+        L = self.fit_cholesky
+        base, A, Q = self.free_tables()
+        base_w, A_w = np.linalg.solve(L, base), np.linalg.solve(L, A)
+        Q_w = None if Q is None else np.linalg.solve(L, Q.reshape(Q.shape[0], -1)).reshape(Q.shape)
+        L_j, base_j, A_j = jnp.asarray(L), jnp.asarray(base_w), jnp.asarray(A_w)
+        Q_j = None if Q_w is None else jnp.asarray(Q_w)
+
+        def whiten(data):
+            return jsl.solve_triangular(L_j, data, lower=True)
+
+        def chi2_whitened(x, data_w):
+            residual = data_w - base_j - A_j @ x
+            if Q_j is not None:
+                residual = residual - jnp.einsum("nfg,f,g->n", Q_j, x, x)
+            return residual @ residual
+
+        return whiten, chi2_whitened
+
+    def objective(self):
         """``f(x, data) -> chi2`` for free coefficients x (F,) and data (n,): a pure, jit/vmap-able function."""
-        L = jnp.asarray(self.fit_cholesky if cholesky is None else cholesky)
-        M, c0 = jnp.asarray(self.coefficients.matrix), jnp.asarray(self.coefficients.offset)
-        sm, lin = jnp.asarray(self.sm), jnp.asarray(self.linear)
-        quad = None if self.quadratic is None else jnp.asarray(self.quadratic)
-
-        def f(x, data):
-            return chi2(predict(M @ x + c0, sm, lin, quad), data, L)
-
-        return f
+        whiten, chi2_whitened = self.whitened()
+        return lambda x, data: chi2_whitened(x, whiten(data))
 
     def linearised(self) -> tuple[np.ndarray, np.ndarray]:
         """Linear model in the free coefficients: (A (n, F), base (n,)) with t = base + A x (no quadratic)."""

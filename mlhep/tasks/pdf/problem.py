@@ -1,0 +1,113 @@
+"""The arrays of one PDF fit: data, covariances, FK matrix, shared by every replica (float64, numpy)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from mlhep.stats.covariance import Uncertainties, covariance
+from mlhep.tasks.pdf import chi2
+from mlhep.tasks.pdf.model import FIT_BASIS
+from mlhep.tasks.pdf.toypdf import lh_toy_basis
+
+
+@dataclass(frozen=True)
+class DatasetArrays:
+    """One dataset after kinematic cuts: ``fktable`` (n, 7, nx) contracts with x f_a(x_k, Q0) on ``xgrid``."""
+
+    name: str
+    uncertainties: Uncertainties          # central (n,), stat, sys, treatments (mlhep.stats.covariance)
+    fktable: np.ndarray                   # (n, 7, nx)
+    xgrid: np.ndarray                     # (nx,)
+    frac: float = 0.75
+    kinematics: dict[str, np.ndarray] = field(default_factory=dict)   # e.g. x, Q2, y: each (n,)
+
+
+@dataclass(frozen=True)
+class PdfProblem:
+    """Everything the replicas share. n = data points after cuts, k = active FK columns of (7, nx)."""
+
+    names: tuple[str, ...]
+    ndata: np.ndarray                     # (n_datasets,)
+    groups: np.ndarray                    # (n,) dataset index of each point
+    frac: np.ndarray                      # (n_datasets,) training fractions
+    n_valid: int                          # validation points per replica (fixed by the fractions)
+    central: np.ndarray                   # (n,) measured values
+    cov_exp: np.ndarray                   # (n, n) experimental covariance (pseudo-data sampling, reporting)
+    cov_t0: np.ndarray                    # (n, n) t0 covariance (training and validation loss)
+    chol_exp: np.ndarray                  # (n, n) lower Cholesky factor of cov_exp
+    precision_t0: np.ndarray              # (n, n) cov_t0^-1
+    xgrid: np.ndarray                     # (nx,) FK x grid
+    active: np.ndarray                    # (7 * nx,) bool: FK columns that are not all zero
+    fk: np.ndarray                        # (n, k) FK matrix on the active columns
+    fk_precision: np.ndarray              # (n, k) precision_t0 @ fk
+    fk_gram: np.ndarray                   # (k, k) fk^T precision_t0 fk
+    corr_groups: tuple[np.ndarray, ...]   # dataset indices of each block of mutually correlated datasets
+    kinematics: dict[str, dict[str, np.ndarray]]
+    t0_source: str = "lh_toy"
+    q0: float = 1.65
+    theory: Any = None                    # FK-table theory card (for evolution / LHAPDF metadata)
+    seed: int = 0
+
+    def predictions(self, xf: np.ndarray) -> np.ndarray:
+        """Predictions (..., n) from x f (..., 7, nx) on ``xgrid``."""
+        flat = np.asarray(xf).reshape(*np.shape(xf)[:-2], -1)[..., self.active]
+        return flat @ self.fk.T
+
+    def slices(self) -> list[slice]:
+        edges = np.concatenate([[0], np.cumsum(self.ndata)])
+        return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def common_xgrid(datasets: Sequence[DatasetArrays]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The union of the datasets' x grids and, per dataset, the column of each of its x points in it."""
+    union = np.unique(np.concatenate([d.xgrid for d in datasets]))
+    return union, [np.searchsorted(union, d.xgrid) for d in datasets]
+
+
+def correlated_groups(cov: np.ndarray, groups: np.ndarray, n_datasets: int) -> tuple[np.ndarray, ...]:
+    """Connected components of datasets linked by non-zero covariance entries (e.g. the HERA sets)."""
+    link = np.zeros((n_datasets, n_datasets), dtype=bool)
+    rows, cols = np.nonzero(cov)
+    link[groups[rows], groups[cols]] = True
+    label = np.arange(n_datasets)
+    for _ in range(n_datasets):   # label propagation to the smallest connected index
+        label = np.array([label[link[i]].min() for i in range(n_datasets)])
+    return tuple(np.flatnonzero(label == value) for value in np.unique(label))
+
+
+def build_problem(datasets: Sequence[DatasetArrays], t0_source: str = "lh_toy", q0: float = 1.65,
+                  theory: Any = None, seed: int = 0) -> PdfProblem:
+    """Stack datasets, put their FK tables on one x grid, build covariances and the FK projections."""
+    xgrid, columns = common_xgrid(datasets)
+    n_basis = len(FIT_BASIS)
+    tables = []
+    for d, cols in zip(datasets, columns):
+        table = np.zeros((len(d.uncertainties.central), n_basis, len(xgrid)))
+        table[:, :, cols] = d.fktable
+        tables.append(table)
+    full = np.concatenate(tables).reshape(-1, n_basis * len(xgrid))
+    active = np.any(full != 0, axis=0)
+    ndata = np.array([len(d.uncertainties.central) for d in datasets])
+    groups = np.repeat(np.arange(len(datasets)), ndata)
+    frac = np.array([d.frac for d in datasets], dtype=float)
+    n_valid = int(np.sum(ndata - np.round(frac * ndata)))
+    central = np.concatenate([d.uncertainties.central for d in datasets]).astype(float)
+    blocks = [d.uncertainties for d in datasets]
+    cov_exp = covariance(blocks)
+    if t0_source == "lh_toy":
+        t0_pred = full @ lh_toy_basis(xgrid).reshape(-1)
+        cov_t0 = covariance(blocks, t0=[t0_pred[groups == i] for i in range(len(datasets))])
+    else:
+        cov_t0 = cov_exp
+    precision_t0 = chi2.precision(cov_t0)
+    fk = full[:, active]
+    fk_precision = precision_t0 @ fk
+    return PdfProblem(
+        names=tuple(d.name for d in datasets), ndata=ndata, groups=groups, frac=frac, n_valid=n_valid,
+        central=central, cov_exp=cov_exp, cov_t0=cov_t0, chol_exp=np.linalg.cholesky(cov_exp),
+        precision_t0=precision_t0, xgrid=xgrid, active=active, fk=fk, fk_precision=fk_precision,
+        fk_gram=fk.T @ fk_precision, corr_groups=correlated_groups(cov_exp, groups, len(datasets)),
+        kinematics={d.name: dict(d.kinematics) for d in datasets}, t0_source=t0_source, q0=q0, theory=theory,
+        seed=seed)

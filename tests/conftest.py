@@ -1,0 +1,32 @@
+"""Shared fixtures: where the real data live, and small helpers to run the CLI in-process."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mlhep  # noqa: F401  (enables float64 in jax before any test builds arrays)
+from mlhep.paths import shared_data_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data (real data sets kept outside the project); skips the test when it is not there."""
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path} (set MLHEP_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``mlhep ARGS...`` in-process; returns (exit code, stdout, stderr)."""
+    from mlhep.cli import main
+
+    def run(*args: str):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run

@@ -1,0 +1,195 @@
+"""The batched engine: batch == sequential, replica independence, reproducibility, stopping, resume."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mlhep.engine import EngineConfig, train
+from mlhep.engine.checkpoint import Checkpoint
+from mlhep.engine.config import OptimizerConfig, StoppingConfig
+from mlhep.engine.replicas import replica_keys
+
+
+class Quadratic:
+    """Each replica fits a, b of y = a x + b to its own noisy copy of y = 2x + 1 by least squares.
+
+    The minimum is known in closed form for every replica, so the engine's answer can be checked exactly.
+    """
+
+    x = jnp.linspace(-1.0, 1.0, 16)
+
+    def init(self, key):
+        return {"a": jax.random.normal(key), "b": jnp.asarray(0.0)}
+
+    def replica_data(self, key):
+        return 2.0 * self.x + 1.0 + 0.1 * jax.random.normal(key, self.x.shape)
+
+    def train_loss(self, params, y, epoch):
+        return jnp.mean((params["a"] * self.x + params["b"] - y) ** 2)
+
+    def validation(self, params, y):
+        return self.train_loss(params, y, 0), True
+
+    def exact(self, y):
+        return np.polyfit(np.asarray(self.x), np.asarray(y), 1)
+
+
+def engine(**kw):
+    base = dict(epochs=600, chunk=100, optimizer=OptimizerConfig(name="adam", learning_rate=0.05),
+                stopping=StoppingConfig(patience=100))
+    return EngineConfig(**(base | kw))
+
+
+def test_replicas_reach_their_own_least_squares_minimum():
+    model, ids = Quadratic(), np.arange(6)
+    result = train(model, ids, seed=3, cfg=engine(epochs=3000))
+    for k, key in enumerate(replica_keys(3, ids)):
+        y = model.replica_data(jax.random.split(key)[1])
+        slope, intercept = model.exact(y)
+        assert result.params["a"][k] == pytest.approx(slope, abs=1e-4)
+        assert result.params["b"][k] == pytest.approx(intercept, abs=1e-4)
+
+
+def test_batched_equals_sequential():
+    model, ids = Quadratic(), np.arange(5)
+    batched = train(model, ids, seed=1, cfg=engine())
+    sequential = train(model, ids, seed=1, cfg=engine(batch=False))
+    np.testing.assert_array_equal(batched.best_epoch, sequential.best_epoch)
+    np.testing.assert_allclose(batched.best_valid, sequential.best_valid, rtol=1e-12)
+    np.testing.assert_allclose(batched.params["a"], sequential.params["a"], rtol=1e-12)
+    np.testing.assert_allclose(batched.history_valid, sequential.history_valid, rtol=1e-12)
+
+
+def test_same_seed_is_bit_identical_and_slices_are_independent():
+    model = Quadratic()
+    full = train(model, np.arange(6), seed=9, cfg=engine())
+    again = train(model, np.arange(6), seed=9, cfg=engine())
+    np.testing.assert_array_equal(full.params["a"], again.params["a"])
+    np.testing.assert_array_equal(full.best_valid, again.best_valid)
+    block = train(model, np.arange(2, 5), seed=9, cfg=engine())
+    np.testing.assert_array_equal(block.replica_ids, [2, 3, 4])
+    np.testing.assert_array_equal(block.best_epoch, full.best_epoch[2:5])
+    np.testing.assert_allclose(block.params["a"], full.params["a"][2:5], rtol=1e-12)
+    other_seed = train(model, np.arange(6), seed=10, cfg=engine())
+    assert not np.allclose(other_seed.params["a"], full.params["a"])
+
+
+class Overfitting:
+    """Validation loss falls until epoch ~T then rises: w moves at unit speed from 0; valid = (w - T)^2.
+
+    With plain SGD on train_loss = -w, w(epoch n) = (n + 1) * lr exactly, so the best epoch is known.
+    The replica id (via its key) shifts T, so each replica must stop at its own epoch.
+    """
+
+    def init(self, key):
+        return jnp.asarray(0.0)
+
+    def replica_data(self, key):
+        return 50.0 + jnp.floor(20 * jax.random.uniform(key))      # target T in [50, 70)
+
+    def train_loss(self, w, target, epoch):
+        return -w
+
+    def validation(self, w, target):
+        return (w - target) ** 2, True
+
+
+def test_lookback_stopping_keeps_the_best_epoch_per_replica():
+    cfg = EngineConfig(epochs=400, chunk=10, optimizer=OptimizerConfig(name="sgd", learning_rate=1.0),
+                       stopping=StoppingConfig(patience=25))
+    model, ids = Overfitting(), np.arange(8)
+    result = train(model, ids, seed=0, cfg=cfg)
+    targets = np.array([model.replica_data(jax.random.split(k)[1]) for k in replica_keys(0, ids)])
+    # w after epoch n is n + 1, so the best epoch is T - 1 and the kept parameter is exactly T.
+    np.testing.assert_array_equal(result.best_epoch, targets - 1)
+    np.testing.assert_array_equal(result.params, targets)
+    assert result.stopped.all()
+    assert result.epochs_run < cfg.epochs          # the batch ends once every replica has stopped
+
+
+class PositiveOnly(Overfitting):
+    """Same as Overfitting, but parameters beyond T - 5 are not acceptable (like failed positivity)."""
+
+    def validation(self, w, target):
+        return (w - target) ** 2, w <= target - 5
+
+
+def test_unacceptable_parameters_are_never_kept():
+    cfg = EngineConfig(epochs=300, chunk=10, optimizer=OptimizerConfig(name="sgd", learning_rate=1.0),
+                       stopping=StoppingConfig(patience=25))
+    model, ids = PositiveOnly(), np.arange(4)
+    result = train(model, ids, seed=0, cfg=cfg)
+    targets = np.array([model.replica_data(jax.random.split(k)[1]) for k in replica_keys(0, ids)])
+    np.testing.assert_array_equal(result.params, targets - 5)
+
+
+def test_min_epochs_and_epoch_limit():
+    cfg = EngineConfig(epochs=120, chunk=50, optimizer=OptimizerConfig(name="sgd", learning_rate=1.0),
+                       stopping=StoppingConfig(patience=5, min_epochs=200))
+    result = train(Overfitting(), np.arange(3), seed=0, cfg=cfg)
+    assert not result.stopped.any()                 # min_epochs beyond the limit: nobody stops early
+    assert result.epochs_run == 150                 # whole chunks; updates past the limit are masked
+    assert result.history_train.shape == (3, 3)
+
+
+def test_checkpoint_resume_gives_the_uninterrupted_result(tmp_path):
+    model, ids, cfg = Quadratic(), np.arange(4), engine(checkpoint_seconds=0.0)
+    reference = train(model, ids, seed=5, cfg=cfg)
+    ckpt = Checkpoint(tmp_path / "fit.ckpt.npz", "fingerprint")
+
+    class Stop(Exception):
+        pass
+
+    chunks = {"n": 0}
+    original = Checkpoint.save
+
+    def save_then_crash(self, arrays, meta):      # simulate a kill right after the 2nd checkpoint
+        original(self, arrays, meta)
+        chunks["n"] += 1
+        if chunks["n"] == 2:
+            raise Stop
+
+    Checkpoint.save = save_then_crash
+    try:
+        with pytest.raises(Stop):
+            train(model, ids, seed=5, cfg=cfg, checkpoint=ckpt)
+    finally:
+        Checkpoint.save = original
+    assert ckpt.path.exists()
+    resumed = train(model, ids, seed=5, cfg=cfg, checkpoint=ckpt)
+    np.testing.assert_array_equal(resumed.params["a"], reference.params["a"])
+    np.testing.assert_array_equal(resumed.best_epoch, reference.best_epoch)
+    np.testing.assert_array_equal(resumed.history_valid, reference.history_valid)
+
+
+def test_sequential_mode_resumes_between_replicas(tmp_path):
+    model, ids, cfg = Quadratic(), np.arange(3), engine(checkpoint_seconds=0.0, batch=False)
+    reference = train(model, ids, seed=2, cfg=cfg)
+    ckpt = Checkpoint(tmp_path / "seq.ckpt.npz", "fp")
+    original, calls = Checkpoint.save, {"n": 0}
+
+    def save_then_crash(self, arrays, meta):
+        original(self, arrays, meta)
+        calls["n"] += 1
+        if meta["finished_epochs"] and len(meta["finished_epochs"]) == 2 and meta["epoch"] == 0:
+            raise KeyboardInterrupt
+
+    Checkpoint.save = save_then_crash
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(model, ids, seed=2, cfg=cfg, checkpoint=ckpt)
+    finally:
+        Checkpoint.save = original
+    resumed = train(model, ids, seed=2, cfg=cfg, checkpoint=ckpt)
+    np.testing.assert_array_equal(resumed.params["b"], reference.params["b"])
+    np.testing.assert_array_equal(resumed.best_epoch, reference.best_epoch)
+
+
+def test_checkpoint_from_another_run_is_refused(tmp_path):
+    from mlhep.errors import ResultsError
+    ckpt = Checkpoint(tmp_path / "c.npz", "run-A")
+    ckpt.save({"x": np.zeros(2)}, {"epoch": 1, "finished_epochs": []})
+    with pytest.raises(ResultsError, match="another runcard"):
+        Checkpoint(tmp_path / "c.npz", "run-B").load()
