@@ -6,7 +6,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RUNCARDS_DIR = PACKAGE_DIR / "runcards"
-DEFAULT_RUNCARD = "default"
+DEFAULT_RUNCARD = "pdf-fit-dis"
 
 
 def shared_data_dir() -> Path:

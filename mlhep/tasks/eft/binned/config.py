@@ -34,6 +34,9 @@ class ReplicaConfig:
     solver: Literal["newton", "engine"] = option(
         "newton", "newton: vmapped damped Newton (Levenberg-Marquardt) in one jitted loop; "
                   "engine: the mlhep gradient-descent engine (engine: section)")
+    starts: Optional[int] = option(
+        None, "newton: starting points per replica, lowest minimum kept (default: 1 if linear, 8 if quadratic, "
+              "whose chi2 can have several minima)", ge=1)
     max_iterations: int = option(100, "newton: iteration limit", ge=1)
     tolerance: float = option(1e-10, "newton: stop when the chi2 decrease is below tolerance * (1 + chi2)", gt=0)
 

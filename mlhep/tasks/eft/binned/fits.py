@@ -64,18 +64,44 @@ def initial_point(problem: BinnedProblem) -> np.ndarray:
     return np.clip(start, cmap.lower, cmap.upper)
 
 
-def make_replica_solver(problem: BinnedProblem, max_iterations: int, tolerance: float, batched: bool = True):
-    """A jitted ``solve(data (R, n), x0 (F,)) -> NewtonResult`` of (R, ...) arrays.
+def start_points(problem: BinnedProblem, count: int, seed: int) -> np.ndarray:
+    """(count, F) starting points: the clipped analytic linear solution, then points drawn uniformly in the
+    box (or within 5 linear-fit standard deviations of the analytic solution where a bound is missing).
 
-    ``batched=False`` gives the same computation one replica per call (for benchmarks): ``solve(data (n,), x0)``.
+    A chi2 with quadratic EFT corrections is quartic and can have several minima (e.g. sign-flipped
+    solutions), so each replica is minimised from every start and the lowest minimum kept. The starts
+    depend only on the seed, not on the replicas, so replica i's result does not depend on the batch.
+    """
+    first = initial_point(problem)
+    if count == 1:
+        return first[None, :]
+    cmap = problem.coefficients
+    sigma = np.sqrt(np.clip(np.diag(analytic_fit(problem).covariance), 0.0, None))
+    lo = np.where(np.isfinite(cmap.lower), cmap.lower, first - 5 * sigma)
+    hi = np.where(np.isfinite(cmap.upper), cmap.upper, first + 5 * sigma)
+    uniform = np.random.default_rng(seed).uniform(size=(count - 1, first.size))
+    return np.concatenate([first[None, :], lo + (hi - lo) * uniform])
+
+
+def make_replica_solver(problem: BinnedProblem, max_iterations: int, tolerance: float, batched: bool = True):
+    """A jitted ``solve(data (R, n), starts (K, F)) -> NewtonResult`` of (R, ...) arrays: every replica is
+    minimised from every start and the lowest minimum is kept.
+
+    ``batched=False`` gives the same computation one replica per call (for benchmarks): ``solve(data (n,), ...)``.
     """
     whiten, chi2_whitened = problem.whitened()
     lower, upper = jnp.asarray(problem.coefficients.lower), jnp.asarray(problem.coefficients.upper)
 
-    def one(data, x0):
+    def one(data, starts):
         data_w = whiten(data)
-        return minimise(lambda x: chi2_whitened(x, data_w), x0, lower, upper,
-                        max_iterations=max_iterations, tolerance=tolerance)
+
+        def from_start(x0):
+            return minimise(lambda x: chi2_whitened(x, data_w), x0, lower, upper,
+                            max_iterations=max_iterations, tolerance=tolerance)
+
+        results = jax.vmap(from_start)(starts)
+        best = jnp.argmin(jnp.where(jnp.isfinite(results.value), results.value, jnp.inf))
+        return jax.tree_util.tree_map(lambda a: a[best], results)
 
     if batched:
         return jax.jit(jax.vmap(one, in_axes=(0, None)))

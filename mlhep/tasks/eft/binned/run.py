@@ -10,9 +10,8 @@ import numpy as np
 from mlhep.task import Outputs
 
 from .config import BinnedConfig
-from .fits import (ReplicaTrainable, analytic_fit, initial_point, make_replica_solver, replica_data,
-                   replica_keys)
-from .newton import minimise
+from .fits import (ReplicaTrainable, analytic_fit, make_replica_solver, replica_data, replica_keys,
+                   start_points)
 from .problem import BinnedProblem
 from .sampler import sample_posterior
 from .scans import DELTA_CHI2_1D, interval_from_scan, scan_1d, scan_2d, scan_ranges
@@ -25,7 +24,7 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
     _check_fit_options(config, ctx)
     problem = setup_problem(config, ctx)
     analytic = analytic_fit(problem)
-    best = analytic.best if config.fit == "analytic" else _global_minimum(problem, config)
+    best = analytic.best if config.fit == "analytic" else _global_minimum(problem, config, ctx.seed)
     started = time.perf_counter()
     replicas, extra, samples, train = {}, {}, None, None
     if config.fit == "analytic":
@@ -73,16 +72,17 @@ def _check_fit_options(config: BinnedConfig, ctx) -> None:
             raise ctx.fail(f"{SECTION}.scan.pairs[{k}]", f"expected two different fitted coefficients, got {pair}")
 
 
-def _global_minimum(problem: BinnedProblem, config: BinnedConfig) -> np.ndarray:
-    """Best fit to the central data: damped Newton from the analytic linear solution (exact if linear)."""
-    objective = problem.objective()
-    data = jnp.asarray(problem.central)
-    result = jax.jit(lambda x0: minimise(lambda x: objective(x, data), x0,
-                                         jnp.asarray(problem.coefficients.lower),
-                                         jnp.asarray(problem.coefficients.upper),
-                                         max_iterations=config.replica.max_iterations,
-                                         tolerance=config.replica.tolerance))(jnp.asarray(initial_point(problem)))
-    return np.asarray(result.x)
+def n_starts(config: BinnedConfig) -> int:
+    if config.replica.starts is not None:
+        return config.replica.starts
+    return 8 if config.use_quadratic else 1
+
+
+def _global_minimum(problem: BinnedProblem, config: BinnedConfig, seed: int) -> np.ndarray:
+    """Best fit to the central data: multi-start damped Newton (one exact step if linear and unbounded)."""
+    solve = make_replica_solver(problem, config.replica.max_iterations, config.replica.tolerance)
+    starts = jnp.asarray(start_points(problem, n_starts(config), seed))
+    return np.asarray(solve(jnp.asarray(problem.central)[None, :], starts).x[0])
 
 
 def _replica_fit(problem: BinnedProblem, config: BinnedConfig, ctx):
@@ -97,10 +97,11 @@ def _replica_fit(problem: BinnedProblem, config: BinnedConfig, ctx):
     data = replica_data(problem, replica_keys(ctx.seed, ids))
     solve = make_replica_solver(problem, config.replica.max_iterations, config.replica.tolerance)
     started = time.perf_counter()
-    result = jax.block_until_ready(solve(data, jnp.asarray(initial_point(problem))))
+    starts = jnp.asarray(start_points(problem, n_starts(config), ctx.seed))
+    result = jax.block_until_ready(solve(data, starts))
     converged = np.asarray(result.converged)
     ctx.log(f"eft-fit: {ids.size} replicas minimised in {time.perf_counter() - started:.2f} s "
-            f"(batched Newton, {converged.sum()}/{ids.size} converged, "
+            f"(batched Newton, {starts.shape[0]} starts each, {converged.sum()}/{ids.size} converged, "
             f"max {int(np.max(result.iterations))} iterations)")
     return {"replica_id": ids, "free": np.asarray(result.x), "chi2": np.asarray(result.value),
             "converged": converged, "iterations": np.asarray(result.iterations)}, None

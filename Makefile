@@ -1,0 +1,35 @@
+# mlhep developer targets. `make example` sets everything up and runs the default fit.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: install example test test-all lint bench fktables clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python  ## create .venv and install mlhep with the QCD theory stack and test tools
+	$(BIN)/pip install --quiet -e ".[all]"
+
+fktables: install  ## build the DIS FK tables of the default pdf-fit once (cached in ~/.cache/mlhep)
+	$(BIN)/python scripts/build_fk_tables.py --runcard runcards/pdf-fit-dis.yaml
+
+example: install fktables  ## set up and run the default fit (embedded runcard), then print its report
+	$(BIN)/mlhep fit -o results/default.h5
+	$(BIN)/mlhep report results/default.h5 --plot results/default-plots
+
+test: install  ## the test suite (fails when no test ran)
+	$(BIN)/python -m pytest -q -ra --durations=15
+
+lint: install
+	$(BIN)/pip install --quiet ruff
+	$(BIN)/ruff check mlhep tests scripts --line-length 120
+
+bench: install  ## benchmark tables into benchmarks/
+	$(BIN)/python scripts/bench_engine.py
+	$(BIN)/python scripts/bench_pdf.py
+	$(BIN)/python scripts/bench_eft.py
+
+clean:
+	rm -rf results .pytest_cache build *.egg-info
