@@ -211,5 +211,10 @@ def _collect(finished: list[dict], wall: float) -> TrainResult:
 
 
 def _progress_bar(enabled: bool, total: int):
+    import sys
+
     from tqdm import tqdm
-    return tqdm(total=total, disable=not enabled, unit="epoch", dynamic_ncols=True, leave=False)
+    # In a batch job's log (no terminal) a line every 30 s instead of a redrawn bar.
+    interval = 0.1 if sys.stderr.isatty() else 30.0
+    return tqdm(total=total, disable=not enabled, unit="epoch", dynamic_ncols=True, mininterval=interval,
+                leave=False)
