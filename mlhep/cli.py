@@ -77,6 +77,39 @@ def fit_command(runcard, example, output, replicas, resume, sequential, quiet):
         batch=False if sequential else None)
 
 
+@cli.command("hyperopt")
+@click.argument("runcard", type=click.Path(dir_okay=False))
+@click.option("--trials", type=int, help="override hyperopt.trials")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV table of this worker's trials")
+@click.option("-q", "--quiet", is_flag=True, help="no progress output")
+def hyperopt_command(runcard, trials, output, quiet):
+    """Search the runcard's `hyperopt.space` with optuna; each batch of trials trains as one program."""
+    import csv
+    import dataclasses
+
+    from mlhep.engine import hyperopt
+    from mlhep.fit import load
+    from mlhep.task import RunContext
+    card, task = load(Path(runcard))
+    hcfg = hyperopt.require(card)
+    if trials:
+        hcfg = dataclasses.replace(hcfg, trials=trials)
+    ctx = RunContext(runcard_path=Path(runcard), seed=card.seed, replica_ids=None, fail=card.fail,
+                     train=None, quiet=quiet)
+    rows = hyperopt.search(card, task, ctx, hcfg, log=click.echo)
+    if not rows:
+        click.echo(f"study '{hcfg.study}' already has {hcfg.trials} trials")
+        return
+    best = min(rows, key=lambda r: r["loss"])
+    click.echo("best of this worker: " + ", ".join(f"{k}={v}" for k, v in best.items()))
+    out = Path(output or f"{Path(runcard).stem}-hyperopt.csv")
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    click.echo(f"wrote {out}")
+
+
 @cli.command("merge")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="merged results file")

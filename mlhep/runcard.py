@@ -27,9 +27,10 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from mlhep.config import option
 from mlhep.engine.config import EngineConfig
+from mlhep.engine.hyperopt_config import HyperoptConfig
 from mlhep.errors import RunCardError
 
-COMMON_KEYS = ("task", "seed", "replicas", "engine", "output", "description")
+COMMON_KEYS = ("task", "seed", "replicas", "engine", "output", "description", "hyperopt")
 _MISSING = dataclasses.MISSING
 
 
@@ -43,6 +44,7 @@ class CommonConfig:
     engine: EngineConfig = option(EngineConfig(), "how the replicas train")
     output: Optional[str] = option(None, "results file (none: derived from the runcard name)")
     description: str = option("", "free text stored with the results")
+    hyperopt: Optional[HyperoptConfig] = option(None, "hyperparameter search (mlhep hyperopt)")
 
 
 @dataclass
@@ -59,6 +61,7 @@ class RunCard:
     output: str | None
     engine: EngineConfig
     config: Any
+    hyperopt: HyperoptConfig | None
     locate: Callable[[str], tuple[int, int]] = field(repr=False, compare=False)
 
     def fail(self, key_path: str, why: str) -> RunCardError:
@@ -144,7 +147,8 @@ def load_runcard_text(text: str, path: str | Path, tasks: Mapping[str, Any]) -> 
     config = _to_dataclass(config_cls, root, "", ctx, others=COMMON_KEYS)
     return RunCard(path=path, text=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
                    task=name, seed=common.seed, replicas=common.replicas, description=common.description,
-                   output=common.output, engine=common.engine, config=config, locate=ctx.locate)
+                   output=common.output, engine=common.engine, config=config, hyperopt=common.hyperopt,
+                   locate=ctx.locate)
 
 
 def to_dataclass(cls: type, node: Any, key_path: str = "", ctx: LoadContext | None = None) -> Any:
@@ -351,11 +355,14 @@ def _child_position(node: Any, token: str | int):
 
 
 def _tokens(key_path: str) -> list[str | int]:
-    """``"a.b[2].c"`` -> ``["a", "b", 2, "c"]``."""
-    return [int(index) if index else name for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", key_path)]
+    """``"a.b[2].c"`` -> ``["a", "b", 2, "c"]``; a key with dots is written ``a["b.c"]``."""
+    found = re.findall(r'\["([^"]*)"\]|([^.\[\]"]+)|\[(\d+)\]', key_path)
+    return [int(index) if index else (quoted or name) for quoted, name, index in found]
 
 
 def _child(path: str, key: Any) -> str:
+    if "." in str(key):
+        return f'{path}["{key}"]'
     return f"{path}.{key}" if path else str(key)
 
 

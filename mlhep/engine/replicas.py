@@ -65,9 +65,12 @@ class _Program:
                                 jnp.asarray(valid, dtype=jnp.float64))
             return state, data
 
-        def epoch(state: EngineState, data: Any, n: jax.Array) -> EngineState:
+        def epoch(state: EngineState, data: Any, lr_scale: jax.Array, n: jax.Array) -> EngineState:
             loss, grads = jax.value_and_grad(trainable.train_loss)(state.params, data, n)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            # Every optax update rule is linear in its learning rate: scaling the update by lr_i / lr is
+            # training with lr_i. This lets hyperparameter trials with different rates share one program.
+            updates = jax.tree_util.tree_map(lambda u: u * lr_scale, updates)
             running = state.tracker.active
             params = _tree_where(running, optax.apply_updates(state.params, updates), state.params)
             opt_state = _tree_where(running, opt_state, state.opt_state)
@@ -76,10 +79,10 @@ class _Program:
             return EngineState(params, opt_state, tracker, jnp.where(running, loss, state.train_loss),
                                jnp.where(running, valid, state.valid_loss))
 
-        every_replica = jax.vmap(epoch, in_axes=(0, 0, None))
+        every_replica = jax.vmap(epoch, in_axes=(0, 0, 0, None))
 
-        def chunk(state: EngineState, data: Any, first: jax.Array) -> EngineState:
-            body = lambda s, n: (every_replica(s, data, n), None)  # noqa: E731
+        def chunk(state: EngineState, data: Any, lr_scale: jax.Array, first: jax.Array) -> EngineState:
+            body = lambda s, n: (every_replica(s, data, lr_scale, n), None)  # noqa: E731
             return jax.lax.scan(body, state, first + jnp.arange(cfg.chunk))[0]
 
         self.init = jax.jit(jax.vmap(init))
@@ -107,15 +110,20 @@ def _deferred_signals():
 
 
 def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineConfig, *,
-          progress: bool = False, checkpoint: Checkpoint | None = None) -> TrainResult:
+          progress: bool = False, checkpoint: Checkpoint | None = None,
+          learning_rates: np.ndarray | None = None) -> TrainResult:
     """Train the replicas ``replica_ids``; batched in one program, or one by one if ``cfg.batch`` is false.
+
+    ``learning_rates`` (R,) optionally gives each replica its own learning rate (hyperparameter trials).
 
     With a ``checkpoint``, the state is saved between chunks (at most every ``cfg.checkpoint_seconds``, and on
     SIGINT/SIGTERM, which then raise ``Interrupted``) and an existing checkpoint is resumed from.
     """
     ids = np.asarray(replica_ids, dtype=np.int64)
     program = _Program(trainable, cfg)
-    blocks = [ids] if cfg.batch else [ids[i:i + 1] for i in range(len(ids))]
+    rates = np.full(len(ids), cfg.optimizer.learning_rate) if learning_rates is None else learning_rates
+    scales = np.asarray(rates, dtype=float) / cfg.optimizer.learning_rate
+    blocks = [(ids, scales)] if cfg.batch else [(ids[i:i + 1], scales[i:i + 1]) for i in range(len(ids))]
     run = _Run(program, seed, cfg, checkpoint, _progress_bar(progress, cfg.epochs * len(blocks)))
     start_time = time.perf_counter()
     with _deferred_signals() as run.signals:
@@ -141,10 +149,14 @@ class _Run:
         self.signals: list = []
         self.n_devices = sharding.replica_devices(cfg.shard)
 
-    def _start(self, block: np.ndarray):
-        extra = sharding.padded_count(len(block), self.n_devices) - len(block)
-        padded = np.concatenate([block, block[-1] + 1 + np.arange(extra)])
-        return sharding.shard(self.program.init(replica_keys(self.seed, padded)), self.n_devices)
+    def _start(self, block: tuple[np.ndarray, np.ndarray]):
+        """Initial state and data of a block of (replica ids, learning-rate factors), padded for sharding."""
+        ids, scales = block
+        extra = sharding.padded_count(len(ids), self.n_devices) - len(ids)
+        padded = np.concatenate([ids, ids[-1] + 1 + np.arange(extra)])
+        state, data = self.program.init(replica_keys(self.seed, padded))
+        scale = jnp.asarray(np.concatenate([scales, np.ones(extra)]))
+        return sharding.shard((state, (data, scale)), self.n_devices)
 
     def restore_finished(self, blocks: list[np.ndarray], arrays: dict, meta: dict) -> None:
         like, _ = self._start(blocks[0])
@@ -155,7 +167,7 @@ class _Run:
             self.finished.append(block)
             self.bar.update(self.cfg.epochs)
 
-    def train_block(self, block: np.ndarray, saved: tuple | None) -> dict:
+    def train_block(self, block: tuple[np.ndarray, np.ndarray], saved: tuple | None) -> dict:
         cfg, program = self.cfg, self.program
         state, data = self._start(block)
         epoch, history, last_save = 0, [], time.monotonic()
@@ -164,9 +176,9 @@ class _Run:
             state = sharding.shard(unflatten(state, arrays, "state"), self.n_devices)
             epoch, history = meta["epoch"], list(arrays["running/history"])
             self.bar.update(epoch)
-        n = len(block)
+        n = len(block[0])
         while epoch < cfg.epochs and bool(jnp.any(state.tracker.active)):
-            state = program.chunk(state, data, jnp.asarray(epoch))
+            state = program.chunk(state, *data, jnp.asarray(epoch))
             epoch += cfg.chunk
             history.append(np.stack([np.asarray(state.train_loss)[:n], np.asarray(state.valid_loss)[:n]]))
             self.bar.update(cfg.chunk - max(0, epoch - cfg.epochs))
@@ -180,7 +192,7 @@ class _Run:
                 where = self.checkpoint.path if self.checkpoint else "none written (no output file)"
                 raise Interrupted(f"interrupted at epoch {epoch}; checkpoint: {where}")
         tracker = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], state.tracker)
-        result = dict(ids=block, params=tracker.best_params, best_epoch=tracker.best_epoch,
+        result = dict(ids=block[0], params=tracker.best_params, best_epoch=tracker.best_epoch,
                       best_valid=tracker.best_valid, stopped=tracker.stopped, epochs=epoch,
                       history=np.stack(history, axis=-1) if history else np.zeros((2, n, 0)))
         if self.checkpoint is not None:

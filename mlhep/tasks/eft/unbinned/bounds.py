@@ -6,6 +6,10 @@ independent of c:
     -2 ln L(c) = 2 [ nu(c) - sum_k ln r(x_k, c) ],   r = d sigma(x, c) / d sigma_SM(x),  nu(c) = L eff sigma(c).
 
 On Asimov data (the SM expectation) the sum becomes nu_SM E_SM[ln r(x, c)], evaluated on the integration cells.
+With a learned ratio, nu(c) is taken either from the exact sigma(c) ("exact" rate) or consistently from the
+learned ratio itself, nu(c) = nu_SM E_SM[r_learned(x, c)] ("learned" rate, the default): then a small bias of the
+learned normalisation, which the exact rate would turn into a shift of the minimum of order
+bias / (nu_SM^(1/2) precision), only rescales the curvature.
 Binned Poisson likelihood with expected counts n_b(c) and observed N_b:
 
     -2 ln L(c) = 2 sum_b [ n_b(c) - N_b ln n_b(c) ]      (Asimov: N_b = n_b(0)).
@@ -59,23 +63,40 @@ def intervals(c_grid: np.ndarray, q: np.ndarray, levels=CL_LEVELS) -> np.ndarray
     return out.reshape(*q.shape[:-1], len(levels), 2)
 
 
-def asimov_unbinned(spectrum: Spectrum, c_grid: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """-2 ln L(c) on Asimov data, (..., n_c), for ratios alpha, beta (..., n_m, n_y) at the cell centres."""
+def expected_events(spectrum: Spectrum, c_grid: np.ndarray, alpha: np.ndarray | None = None,
+                    beta: np.ndarray | None = None) -> np.ndarray:
+    """nu(c), (..., n_c): exact (alpha, beta None), or nu_SM E_SM[1 + c alpha + c^2 beta] of ratios on the cells
+    (..., n_m, n_y)."""
+    if alpha is None:
+        return spectrum.expected_events(c_grid)
+    p_sm = spectrum.cell_sigma[0] / spectrum.sigma[0]
+    mean_a = np.sum(p_sm * alpha, axis=(-2, -1))[..., None]
+    mean_b = np.sum(p_sm * beta, axis=(-2, -1))[..., None]
+    c = np.asarray(c_grid)
+    return spectrum.expected_events(0.0) * (1.0 + c * mean_a + c * c * mean_b)
+
+
+def asimov_unbinned(spectrum: Spectrum, c_grid: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
+                    rate: str = "learned") -> np.ndarray:
+    """-2 ln L(c) on Asimov data, (..., n_c), for ratios alpha, beta (..., n_m, n_y) at the cell centres;
+    ``rate`` "learned" (nu from these ratios) or "exact" (nu from the exact sigma(c))."""
     p_sm = spectrum.cell_sigma[0] / spectrum.sigma[0]
     nu_sm = spectrum.expected_events(0.0)
     c = np.asarray(c_grid)[:, None, None]
     out = []
     for a, b in zip(alpha.reshape(-1, *alpha.shape[-2:]), beta.reshape(-1, *beta.shape[-2:])):
         log_r = np.log(np.maximum(1.0 + c * a + c * c * b, RATIO_FLOOR))
-        out.append(2.0 * (spectrum.expected_events(c_grid) - nu_sm * np.sum(p_sm * log_r, axis=(1, 2))))
+        nu = expected_events(spectrum, c_grid, *((a, b) if rate == "learned" else (None, None)))
+        out.append(2.0 * (nu - nu_sm * np.sum(p_sm * log_r, axis=(1, 2))))
     return np.array(out).reshape(*alpha.shape[:-2], len(c_grid))
 
 
-def events_unbinned(spectrum: Spectrum, c_grid: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """-2 ln L(c) of one event set with ratios alpha, beta (n_events,) at its events -> (n_c,)."""
+def events_unbinned(nu: np.ndarray, c_grid: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """-2 ln L(c) of one event set with ratios alpha, beta (n_events,) at its events and expected events
+    ``nu`` (n_c,) -> (n_c,)."""
     c = np.asarray(c_grid)[:, None]
     log_r = np.log(np.maximum(1.0 + c * alpha[None] + c * c * beta[None], RATIO_FLOOR))
-    return 2.0 * (spectrum.expected_events(c_grid) - np.sum(log_r, axis=1))
+    return 2.0 * (nu - np.sum(log_r, axis=1))
 
 
 def binned(c_grid: np.ndarray, bin_sigma: np.ndarray, rate_per_pb: float, counts: np.ndarray | None = None

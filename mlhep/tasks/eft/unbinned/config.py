@@ -38,18 +38,20 @@ class TrainingConfig:
     """Event samples for the classifiers (ML4EFT, arXiv:2211.02058, sec. 3)."""
 
     n_events: int = option(20000, "unweighted events per sample (the SM sample and each EFT sample)", ge=100)
-    c_values: list[float] = option([-2.0, -1.0, 1.0, 2.0], "c_tG values of the EFT training samples "
+    c_values: list[float] = option([-3.0, 3.0], "c_tG values of the EFT training samples "
                                    "(at least two distinct non-zero values to learn alpha and beta)")
     validation_fraction: float = option(0.25, "fraction of each sample kept for validation (early stopping)",
                                         gt=0, lt=1)
     bootstrap: bool = option(True, "resample each replica's training events with replacement")
+    batch_size: int = option(0, "training events per sample in one optimizer step (one engine epoch); "
+                             "0: all (full batch)", ge=0)
 
 
 @dataclass
 class NetworkConfig:
-    """The two networks NN_alpha(x), NN_beta(x) on standardised (log m_tt, y_tt)."""
+    """The network (NN_alpha(x), NN_beta(x)) on standardised (log m_tt, y_tt)."""
 
-    hidden: list[int] = option([32, 32], "hidden-layer widths of each network")
+    hidden: list[int] = option([16, 16], "hidden-layer widths")
     activation: Literal["tanh", "relu", "gelu", "softplus", "silu"] = option("tanh", "hidden activation")
 
 

@@ -1,7 +1,9 @@
 """The learned likelihood ratio r(x, c) = 1 + c NN_alpha(x) + c^2 NN_beta(x) (ML4EFT, arXiv:2211.02058, eq. 3.4).
 
-Two independent MLPs (flax.linen) of the standardised features z = ((ln m_tt, y_tt) - mean) / std; the
-standardisation is fixed from the SM training sample so every replica sees the same coordinates.
+One MLP (flax.linen) with two outputs (NN_alpha, NN_beta) of the standardised features
+z = ((ln m_tt, y_tt) - mean) / std; the paper uses two separate networks, a shared trunk halves the cost of
+the batched training. The standardisation is fixed from the SM training sample so every replica sees the same
+coordinates.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "soft
 
 
 class MLP(nn.Module):
-    """Fully connected network R^2 -> R: hidden layers with ``activation``, a linear scalar output."""
+    """Fully connected network R^2 -> R^2: hidden layers with ``activation``, a linear (alpha, beta) output."""
 
     hidden: Sequence[int]
     activation: str
@@ -28,7 +30,7 @@ class MLP(nn.Module):
         act = ACTIVATIONS[self.activation]
         for width in self.hidden:
             z = act(nn.Dense(width)(z))
-        return nn.Dense(1)(z)[..., 0]
+        return nn.Dense(2)(z)
 
 
 def features(events: np.ndarray) -> np.ndarray:
@@ -39,7 +41,7 @@ def features(events: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RatioModel:
-    """NN_alpha and NN_beta with a fixed input standardisation ``mean``, ``std`` (2,)."""
+    """NN = (NN_alpha, NN_beta) with a fixed input standardisation ``mean``, ``std`` (2,)."""
 
     hidden: tuple[int, ...]
     activation: str
@@ -59,15 +61,14 @@ class RatioModel:
         """(n, 2) events -> (n, 2) float32 network inputs."""
         return jnp.asarray((features(events) - self.mean) / self.std, dtype=jnp.float32)
 
-    def init(self, key: jax.Array) -> dict[str, Any]:
-        """Parameters {"alpha": ..., "beta": ...} of one replica."""
-        k_alpha, k_beta = jax.random.split(key)
-        dummy = jnp.zeros((1, 2), dtype=jnp.float32)
-        return {"alpha": self.net.init(k_alpha, dummy), "beta": self.net.init(k_beta, dummy)}
+    def init(self, key: jax.Array) -> Any:
+        """Parameters of one replica."""
+        return self.net.init(key, jnp.zeros((1, 2), dtype=jnp.float32))
 
-    def alpha_beta(self, params: dict[str, Any], z: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def alpha_beta(self, params: Any, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(alpha, beta) at standardised inputs ``z`` (..., 2) -> two arrays (...)."""
-        return self.net.apply(params["alpha"], z), self.net.apply(params["beta"], z)
+        out = self.net.apply(params, z)
+        return out[..., 0], out[..., 1]
 
 
 def ratio(alpha: jax.Array, beta: jax.Array, c) -> jax.Array:

@@ -38,6 +38,7 @@ class RatioTrainable:
     rho: jax.Array
     n_valid: int
     bootstrap: bool
+    batch_size: int = 0
 
     def init(self, key: jax.Array) -> Any:
         return self.model.init(key)
@@ -51,7 +52,7 @@ class RatioTrainable:
         def split(z, pair):
             order = jax.random.permutation(pair[0], n)
             train_idx = order[self.n_valid:]
-            if self.bootstrap:
+            if self.bootstrap:   # resampled with replacement; already in random order for minibatches
                 train_idx = train_idx[jax.random.randint(pair[1], (n_train,), 0, n_train)]
             return z[train_idx], z[order[:self.n_valid]]
 
@@ -68,7 +69,15 @@ class RatioTrainable:
         return jnp.sum(per_c)
 
     def train_loss(self, params: Any, data: dict[str, jax.Array], epoch: jax.Array) -> jax.Array:
-        return self.loss(params, data["train"])
+        """Full-batch loss, or (``batch_size`` > 0) the loss of minibatch ``epoch mod n_batches`` of the
+        replica's shuffled training events (one optimizer step per engine epoch)."""
+        train = data["train"]
+        n_train = train.shape[1]
+        if not 0 < self.batch_size < n_train:
+            return self.loss(params, train)
+        n_batches = n_train // self.batch_size
+        start = (epoch % n_batches) * self.batch_size
+        return self.loss(params, jax.lax.dynamic_slice_in_dim(train, start, self.batch_size, axis=1))
 
     def validation(self, params: Any, data: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
         valid = self.loss(params, data["valid"])
@@ -76,12 +85,12 @@ class RatioTrainable:
 
 
 def build_trainable(model: RatioModel, sm_events: np.ndarray, eft_events: list[np.ndarray], c_values,
-                    rho, validation_fraction: float, bootstrap: bool) -> RatioTrainable:
+                    rho, validation_fraction: float, bootstrap: bool, batch_size: int = 0) -> RatioTrainable:
     """Stack the samples (all of equal size N) into one trainable."""
     z = jnp.stack([model.standardise(e) for e in [sm_events, *eft_events]])
     n_valid = max(1, int(round(validation_fraction * z.shape[1])))
     return RatioTrainable(model, z, jnp.asarray(c_values, dtype=jnp.float32), jnp.asarray(rho, dtype=jnp.float32),
-                          n_valid, bootstrap)
+                          n_valid, bootstrap, batch_size)
 
 
 def loss_floor(rho: np.ndarray, c_values: np.ndarray, sm_cells: np.ndarray, alpha: np.ndarray,

@@ -1,0 +1,34 @@
+"""The ``hyperopt:`` section of a runcard: an optuna search over runcard keys."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+from mlhep.config import option
+
+
+@dataclass
+class Dimension:
+    """One searched key: a numeric range (``low``/``high``, optionally ``log``/``integer``) or ``choices``."""
+
+    low: Optional[float] = option(None, "lower end of a numeric range")
+    high: Optional[float] = option(None, "upper end of a numeric range")
+    log: bool = option(False, "sample the range uniformly in log")
+    integer: bool = option(False, "integer values")
+    choices: Optional[list[Any]] = option(None, "a list of values to choose from (instead of a range)")
+
+
+@dataclass
+class HyperoptConfig:
+    """Trials of the same shape train together as one program (learning rates per trial in one batch)."""
+
+    trials: int = option(20, "number of trials (in total, across all workers of a shared study)", ge=1)
+    batch: int = option(8, "trials asked from optuna at once and trained as one program when shapes agree",
+                        ge=1)
+    replicas_per_trial: int = option(1, "replicas per trial; the trial's loss is their mean best validation",
+                                     ge=1)
+    sampler: Literal["tpe", "random"] = option("tpe", "optuna sampler")
+    study: str = option("mlhep", "study name (workers sharing storage and name join one search)")
+    storage: Optional[str] = option(None, "optuna storage: sqlite:///file.db, or journal:FILE for a "
+                                          "shared-filesystem journal (none: in memory)")
+    space: dict[str, Dimension] = option({}, "searched runcard keys, e.g. engine.optimizer.learning_rate")
