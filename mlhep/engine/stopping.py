@@ -24,8 +24,9 @@ class Tracker(NamedTuple):
 
 
 def start(params: Any) -> Tracker:
-    return Tracker(params, jnp.asarray(jnp.inf), jnp.asarray(-1), jnp.asarray(0), jnp.asarray(True),
-                   jnp.asarray(False))
+    # Explicit dtypes: weakly-typed scalars would change type after the first chunk and force a recompile.
+    return Tracker(params, jnp.array(jnp.inf, dtype=float), jnp.array(-1, dtype=int), jnp.array(0, dtype=int),
+                   jnp.array(True), jnp.array(False))
 
 
 def update(tracker: Tracker, params: Any, valid: jax.Array, ok: jax.Array, epoch: jax.Array, *,

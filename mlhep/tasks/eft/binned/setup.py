@@ -3,9 +3,9 @@ every mistake reported against its runcard key."""
 from __future__ import annotations
 
 import difflib
-import os
 
 from mlhep.errors import DataError
+from mlhep.paths import expand
 
 from .config import BinnedConfig
 from .loader import available_datasets, load_dataset
@@ -17,7 +17,7 @@ SECTION = "binned"
 
 def database_path(config: BinnedConfig, ctx):
     """The database folder: environment variables expanded, relative paths relative to the runcard."""
-    expanded = os.path.expandvars(config.database)
+    expanded = expand(config.database)
     if "$" in expanded:
         raise ctx.fail(f"{SECTION}.database", f"'{config.database}': environment variable not set "
                                               f"(e.g. export MLHEP_SHARED_DATA=/path/to/shared/data)")

@@ -14,6 +14,11 @@ Binned Poisson likelihood with expected counts n_b(c) and observed N_b:
 
     -2 ln L(c) = 2 sum_b [ n_b(c) - N_b ln n_b(c) ]      (Asimov: N_b = n_b(0)).
 
+An overall normalisation nuisance theta (luminosity, efficiency) multiplying every rate can be profiled:
+"fixed" (theta = 1), "constrained" (Gaussian prior of width delta) or "free". It enters only through the total
+rate: 2 nu(c) is replaced by min_theta {2 theta nu(c) - 2 N ln theta + (theta - 1)^2 / delta^2} (N the observed
+event count), which for a free theta is 2 N ln nu(c) + const; the bounds then come from the shape alone.
+
 q(c) is -2 ln L minus its minimum over the scan; with one parameter, the 68% / 95% CL intervals are
 {c: q(c) < chi2_1 quantile} (Wilks), taken as the connected region around the minimum.
 """
@@ -26,6 +31,25 @@ from mlhep.tasks.eft.unbinned.physics import Spectrum
 
 CL_LEVELS = (0.68, 0.95)
 RATIO_FLOOR = 1e-12
+NORMALISATIONS = ("fixed", "constrained", "free")
+
+
+def rate_term(nu: np.ndarray, n_obs: float, normalisation: str = "fixed", delta: float = 0.0) -> np.ndarray:
+    """The total-rate part of -2 ln L for expected events ``nu`` (any shape) and ``n_obs`` observed events,
+    with the normalisation nuisance profiled as described in the module docstring (c-independent constants
+    dropped for "free")."""
+    nu = np.asarray(nu, dtype=float)
+    if normalisation == "fixed":
+        return 2.0 * nu
+    if normalisation == "free":
+        return 2.0 * n_obs * np.log(nu)
+    if normalisation != "constrained" or delta <= 0:
+        raise ValueError(f"normalisation {normalisation!r} with delta {delta} (valid: {NORMALISATIONS}, delta > 0)")
+    # d/dtheta = 0:  theta^2 / delta^2 + theta (nu - 1/delta^2) - N = 0, positive root
+    a = 1.0 / delta ** 2
+    b = nu - a
+    theta = (-b + np.sqrt(b * b + 4.0 * a * n_obs)) / (2.0 * a)
+    return 2.0 * (theta * nu - n_obs * np.log(theta)) + a * (theta - 1.0) ** 2
 
 
 def thresholds(levels=CL_LEVELS) -> np.ndarray:
@@ -77,7 +101,7 @@ def expected_events(spectrum: Spectrum, c_grid: np.ndarray, alpha: np.ndarray | 
 
 
 def asimov_unbinned(spectrum: Spectrum, c_grid: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
-                    rate: str = "learned") -> np.ndarray:
+                    rate: str = "learned", normalisation: str = "fixed", delta: float = 0.0) -> np.ndarray:
     """-2 ln L(c) on Asimov data, (..., n_c), for ratios alpha, beta (..., n_m, n_y) at the cell centres;
     ``rate`` "learned" (nu from these ratios) or "exact" (nu from the exact sigma(c))."""
     p_sm = spectrum.cell_sigma[0] / spectrum.sigma[0]
@@ -87,25 +111,32 @@ def asimov_unbinned(spectrum: Spectrum, c_grid: np.ndarray, alpha: np.ndarray, b
     for a, b in zip(alpha.reshape(-1, *alpha.shape[-2:]), beta.reshape(-1, *beta.shape[-2:])):
         log_r = np.log(np.maximum(1.0 + c * a + c * c * b, RATIO_FLOOR))
         nu = expected_events(spectrum, c_grid, *((a, b) if rate == "learned" else (None, None)))
-        out.append(2.0 * (nu - nu_sm * np.sum(p_sm * log_r, axis=(1, 2))))
+        out.append(rate_term(nu, nu_sm, normalisation, delta) - 2.0 * nu_sm * np.sum(p_sm * log_r, axis=(1, 2)))
     return np.array(out).reshape(*alpha.shape[:-2], len(c_grid))
 
 
-def events_unbinned(nu: np.ndarray, c_grid: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def events_unbinned(nu: np.ndarray, c_grid: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
+                    normalisation: str = "fixed", delta: float = 0.0) -> np.ndarray:
     """-2 ln L(c) of one event set with ratios alpha, beta (n_events,) at its events and expected events
     ``nu`` (n_c,) -> (n_c,)."""
-    c = np.asarray(c_grid)[:, None]
-    log_r = np.log(np.maximum(1.0 + c * alpha[None] + c * c * beta[None], RATIO_FLOOR))
-    return 2.0 * (nu - np.sum(log_r, axis=1))
+    c_grid = np.asarray(c_grid)
+    sum_log_r = np.empty(len(c_grid))
+    for start in range(0, len(c_grid), 32):        # (32, n_events) at a time
+        c = c_grid[start:start + 32, None]
+        sum_log_r[start:start + 32] = np.sum(
+            np.log(np.maximum(1.0 + c * alpha[None] + c * c * beta[None], RATIO_FLOOR)), axis=1)
+    return rate_term(nu, len(alpha), normalisation, delta) - 2.0 * sum_log_r
 
 
-def binned(c_grid: np.ndarray, bin_sigma: np.ndarray, rate_per_pb: float, counts: np.ndarray | None = None
-           ) -> np.ndarray:
+def binned(c_grid: np.ndarray, bin_sigma: np.ndarray, rate_per_pb: float, counts: np.ndarray | None = None,
+           normalisation: str = "fixed", delta: float = 0.0) -> np.ndarray:
     """-2 ln L(c) of binned Poisson counts (n_bins,) (None: Asimov) -> (n_c,); ``bin_sigma`` (3, n_bins) pb."""
     c = np.asarray(c_grid)[:, None]
     expected = rate_per_pb * (bin_sigma[0] + c * bin_sigma[1] + c * c * bin_sigma[2])
     observed = rate_per_pb * bin_sigma[0] if counts is None else np.asarray(counts, dtype=float)
-    return 2.0 * np.sum(expected - observed * np.log(np.maximum(expected, RATIO_FLOOR)), axis=1)
+    log_expected = np.log(np.maximum(expected, RATIO_FLOOR))
+    return (rate_term(expected.sum(axis=1), observed.sum(), normalisation, delta)
+            - 2.0 * np.sum(observed * log_expected, axis=1))
 
 
 def bin_sigma(spectrum: Spectrum, m_edges, abs_y_edges, nodes: int = 32) -> np.ndarray:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlhep.config import option
+from mlhep.models.mlp import ACTIVATIONS
 
 
 @dataclass
@@ -52,18 +53,24 @@ class NetworkConfig:
     """The network (NN_alpha(x), NN_beta(x)) on standardised (log m_tt, y_tt)."""
 
     hidden: list[int] = option([16, 16], "hidden-layer widths")
-    activation: Literal["tanh", "relu", "gelu", "softplus", "silu"] = option("tanh", "hidden activation")
+    activation: Literal[tuple(ACTIVATIONS)] = option("tanh", "hidden activation")
 
 
 @dataclass
 class BoundsConfig:
     """Profile-likelihood scan of q(c) = -2 Delta log L."""
 
-    c_min: float = option(-0.1, "lower end of the c_tG scan")
-    c_max: float = option(0.1, "upper end of the c_tG scan")
+    c_min: float = option(0.0, "lower end of the c_tG scan (c_min = c_max: automatic, 4x the exact 95% CL "
+                          "half-width)")
+    c_max: float = option(0.0, "upper end of the c_tG scan")
     n_scan: int = option(401, "points in the c_tG scan", ge=11)
+    normalisation: Literal["fixed", "constrained", "free"] = option(
+        "fixed", "overall rate normalisation nuisance: known exactly, Gaussian-constrained, or free (shape only)")
+    normalisation_uncertainty: float = option(0.05, "relative width of the 'constrained' normalisation prior",
+                                              gt=0)
     pseudo_experiments: int = option(0, "SM pseudo-experiments (0: Asimov data only)", ge=0)
-    max_events_per_experiment: int = option(200000, "refuse pseudo-experiments with more expected events", ge=1)
+    max_events_per_experiment: int = option(100000, "refuse pseudo-experiments with more expected events",
+                                            ge=1)
 
 
 @dataclass
@@ -86,6 +93,8 @@ class GridConfig:
     test_n_y: int = option(21, "test-grid points in y_tt", ge=3)
     bulk_fraction: float = option(0.9, "the bulk: highest-density region holding this fraction of sigma_SM",
                                   gt=0, le=1)
+    accuracy_c_values: list[float] = option([-1.0, 1.0], "c_tG values (besides the training ones) at which the "
+                                            "learned ratio is compared with the exact one")
 
 
 @dataclass

@@ -63,5 +63,5 @@ def sample_events(spectrum: Spectrum, c: float, n: int, rng: np.random.Generator
         kept.append(np.stack([m, u[accept] * np.log(spectrum.sqrts / m)], axis=1))
         n_kept += int(accept.sum())
         proposed += batch
-    events = np.concatenate(kept)[:n]
-    return EventSample(events, float(c), n_kept / proposed, violations)
+    events = np.concatenate(kept)[:n] if kept else np.zeros((0, 2))
+    return EventSample(events, float(c), n_kept / max(proposed, 1), violations)

@@ -1,6 +1,6 @@
 """The learned likelihood ratio r(x, c) = 1 + c NN_alpha(x) + c^2 NN_beta(x) (ML4EFT, arXiv:2211.02058, eq. 3.4).
 
-One MLP (flax.linen) with two outputs (NN_alpha, NN_beta) of the standardised features
+One MLP (``mlhep.models.mlp``) with two outputs (NN_alpha, NN_beta) of the standardised features
 z = ((ln m_tt, y_tt) - mean) / std; the paper uses two separate networks, a shared trunk halves the cost of
 the batched training. The standardisation is fixed from the SM training sample so every replica sees the same
 coordinates.
@@ -10,27 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "softplus": jax.nn.softplus,
-               "silu": jax.nn.silu}
-
-
-class MLP(nn.Module):
-    """Fully connected network R^2 -> R^2: hidden layers with ``activation``, a linear (alpha, beta) output."""
-
-    hidden: Sequence[int]
-    activation: str
-
-    @nn.compact
-    def __call__(self, z):
-        act = ACTIVATIONS[self.activation]
-        for width in self.hidden:
-            z = act(nn.Dense(width)(z))
-        return nn.Dense(2)(z)
+from mlhep.models.mlp import MLP
 
 
 def features(events: np.ndarray) -> np.ndarray:
@@ -55,7 +39,7 @@ class RatioModel:
 
     @property
     def net(self) -> MLP:
-        return MLP(self.hidden, self.activation)
+        return MLP(self.hidden, 2, self.activation)
 
     def standardise(self, events: np.ndarray) -> jnp.ndarray:
         """(n, 2) events -> (n, 2) float32 network inputs."""

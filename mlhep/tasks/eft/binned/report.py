@@ -1,0 +1,63 @@
+"""Plain-text report of a binned EFT fit: bounds, chi2 per dataset, flat directions, sampler diagnostics."""
+from __future__ import annotations
+
+import numpy as np
+
+from .pca import leading_components
+
+FIT_NAMES = {"analytic": "analytic linear Gaussian fit (inverse Fisher covariance)",
+             "replicas": "Monte Carlo replicas (pseudo-data, one chi2 minimisation each)",
+             "nuts": "Bayesian posterior (NUTS, flat priors)", "scan": "profile chi2 scans"}
+
+
+def _str(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(np.asarray(value))
+
+
+def _names(value) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(value)]
+
+
+def report_binned(results) -> str:
+    s = results.summary
+    fit = _str(s["fit"])
+    names, free = _names(s["coefficients/names"]), _names(s["coefficients/free"])
+    lines = [f"eft-fit (binned): {FIT_NAMES.get(fit, fit)}"]
+    if "coefficients" in results.replicas:
+        lines.append(f"replicas: {len(results.replicas['coefficients'])}")
+    n = int(s["chi2/n_points"])
+    lines.append(f"data points: {n}; chi2/N: SM {float(s['chi2/total_sm']) / n:.3f}, "
+                 f"best fit {float(s['chi2/total_best']) / n:.3f}")
+    lines += ["", "Wilson coefficients (TeV^-2, Lambda = 1 TeV)",
+              f"{'coefficient':<12} {'best fit':>10} {'mean':>10} {'std':>10} {'68% interval':>24} "
+              f"{'95% interval':>24}"]
+    for i, name in enumerate(names):
+        tag = "" if name in free else "  (fixed/constrained)"
+        b68, b95 = s["bounds68"][i], s["bounds95"][i]
+        lines.append(f"{name:<12} {s['best_fit'][i]:>10.4g} {s['mean'][i]:>10.4g} {s['std'][i]:>10.4g} "
+                     f"[{b68[0]:>10.4g},{b68[1]:>10.4g}] [{b95[0]:>10.4g},{b95[1]:>10.4g}]{tag}")
+    lines += ["", "chi2 per dataset (own covariance block)",
+              f"{'dataset':<36} {'order':>8} {'N':>4} {'chi2/N SM':>10} {'chi2/N fit':>11}"]
+    for name, order, size, sm, best in zip(_names(s["datasets/names"]), _names(s["datasets/order"]),
+                                           s["datasets/n_points"], s["chi2/per_dataset_sm"],
+                                           s["chi2/per_dataset_best"]):
+        lines.append(f"{name:<36} {order:>8} {int(size):>4} {sm / size:>10.3f} {best / size:>11.3f}")
+    lines += ["", "Fisher information: principal directions (eigenvalue, leading components)"]
+    values, vectors, flat = s["pca/eigenvalues"], s["pca/eigenvectors"], s["pca/flat"]
+    for k in range(len(values)):
+        mark = "  FLAT" if flat[k] else ""
+        lines.append(f"  {values[k]:>11.4g}  {leading_components(vectors[:, k], free)}{mark}")
+    n_flat = int(np.sum(flat))
+    lines.append(f"  {n_flat} flat direction(s) (eigenvalue below the flat_threshold fraction of the largest)"
+                 if n_flat else "  no flat direction: every combination is constrained by the data")
+    if "posterior/rhat" in s:
+        lines += ["", f"NUTS: {int(s['posterior/chains'])} chains, acceptance {float(s['posterior/acceptance']):.2f}, "
+                      f"{int(s['posterior/divergences'])} divergences, step size {float(s['posterior/step_size']):.3g}",
+                  "  " + ", ".join(f"{c}: R-hat {r:.3f} ESS {e:.0f}"
+                                   for c, r, e in zip(free, s["posterior/rhat"], s["posterior/ess"]))]
+    if "converged" in results.replicas:
+        conv = results.replicas["converged"]
+        lines.append(f"\nreplica minimisations converged: {int(np.sum(conv))}/{conv.size}")
+    if "timing/fit_seconds" in s:
+        lines.append(f"fit time: {float(s['timing/fit_seconds']):.2f} s")
+    return "\n".join(lines)

@@ -1,0 +1,12 @@
+"""eft-fit, unbinned mode: ML likelihood-ratio fits of c_tG on LO tt̄ events (ML4EFT, arXiv:2211.02058).
+
+The interface the eft task dispatches to: ``UnbinnedConfig`` (the runcard section ``unbinned:``),
+``run_unbinned(config, ctx) -> Outputs``, ``report_unbinned(results) -> str``,
+``plot_unbinned(results, outdir) -> list[Path]``.
+"""
+from mlhep.tasks.eft.unbinned.config import UnbinnedConfig
+from mlhep.tasks.eft.unbinned.plots import plot_unbinned
+from mlhep.tasks.eft.unbinned.report import report_unbinned
+from mlhep.tasks.eft.unbinned.run import run_unbinned
+
+__all__ = ["UnbinnedConfig", "run_unbinned", "report_unbinned", "plot_unbinned"]
