@@ -9,9 +9,11 @@ replicas train beside it; ``batch: false`` runs the same program one replica at 
 """
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -89,6 +91,22 @@ class _Program:
         self.chunk = jax.jit(chunk, donate_argnums=0)
 
 
+_PROGRAMS: "weakref.WeakKeyDictionary[Any, dict[str, _Program]]" = weakref.WeakKeyDictionary()
+
+
+def _program(trainable: Trainable, cfg: EngineConfig) -> _Program:
+    """The compiled program of this trainable and engine settings, reused across calls (e.g. hyperopt groups,
+    benchmarks) so that jit compiles once per replica-batch shape."""
+    key = repr(dataclasses.replace(cfg, batch=True, shard=True, checkpoint_seconds=0.0))
+    try:
+        cache = _PROGRAMS.setdefault(trainable, {})
+    except TypeError:  # unhashable or not weak-referenceable trainable: no reuse
+        return _Program(trainable, cfg)
+    if key not in cache:
+        cache[key] = _Program(trainable, cfg)
+    return cache[key]
+
+
 class Interrupted(Exception):
     """Training stopped by SIGINT/SIGTERM after a checkpoint was written."""
 
@@ -120,7 +138,7 @@ def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineC
     SIGINT/SIGTERM, which then raise ``Interrupted``) and an existing checkpoint is resumed from.
     """
     ids = np.asarray(replica_ids, dtype=np.int64)
-    program = _Program(trainable, cfg)
+    program = _program(trainable, cfg)
     rates = np.full(len(ids), cfg.optimizer.learning_rate) if learning_rates is None else learning_rates
     scales = np.asarray(rates, dtype=float) / cfg.optimizer.learning_rate
     blocks = [(ids, scales)] if cfg.batch else [(ids[i:i + 1], scales[i:i + 1]) for i in range(len(ids))]

@@ -22,6 +22,7 @@ from mlhep.tasks.eft.unbinned.config import UnbinnedConfig
 from mlhep.tasks.eft.unbinned.pdf_table import PdfTable, build_pdf_table
 
 PB_PER_INVERSE_FB = 1000.0        # 1 fb^-1 = 1000 pb^-1
+CHUNK = 16384                     # points per call of the jitted density kernel
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,19 @@ class Spectrum:
     sigma: np.ndarray
 
     def density(self, m_tt, y_tt) -> Coefficients:
-        """d sigma / d m_tt d y_tt (pb/GeV) coefficients at events (m_tt, y_tt) of any common shape."""
-        return _density(self.pdf, self.sqrts, self.m_t, self.alpha_s, self.vev, self.lambda_np, self.mu_f,
-                        self.mu_f_fixed, m_tt, y_tt)
+        """d sigma / d m_tt d y_tt (pb/GeV) coefficients at events (m_tt, y_tt) of any common shape.
+
+        Evaluated by one jitted kernel on padded chunks of ``CHUNK`` points (one compilation per run)."""
+        m_tt, y_tt = np.broadcast_arrays(np.asarray(m_tt, dtype=float), np.asarray(y_tt, dtype=float))
+        shape, m_flat, y_flat = m_tt.shape, m_tt.ravel(), y_tt.ravel()
+        n_pad = -len(m_flat) % CHUNK
+        m_flat = np.concatenate([m_flat, np.full(n_pad, 2.0 * self.m_max)])
+        y_flat = np.concatenate([y_flat, np.zeros(n_pad)])
+        parts = [_density(self.pdf, self.sqrts, self.m_t, self.alpha_s, self.vev, self.lambda_np, self.mu_f,
+                          self.mu_f_fixed, m_flat[i:i + CHUNK], y_flat[i:i + CHUNK])
+                 for i in range(0, len(m_flat), CHUNK)]
+        return Coefficients(*(jnp.concatenate([p[k] for p in parts])[:m_tt.size].reshape(shape)
+                              for k in range(3)))
 
     def density_tu(self, t, u) -> Coefficients:
         """d sigma / dt du (pb) coefficients at (t = ln m_tt, u = y_tt / Y)."""

@@ -1,0 +1,1 @@
+"""Physics building blocks shared by tasks: PDF evolution (eko) and reference PDFs."""

@@ -1,0 +1,237 @@
+"""DGLAP evolution of PDFs with eko (Candido, Hekhorn, Magni, Eur. Phys. J. C 82 (2022) 976, arXiv:2202.02338).
+
+The fitted PDF lives at Q0 in the 7-combination evolution basis ``FIT_BASIS`` (3 light flavours; charm is
+perturbative, so T15 = T24 = T35 = Sigma and V15 = V24 = V35 = V), tabulated as x f on an x-grid. eko returns
+linear operators on that grid; here they are rotated so that
+
+    x f_pid(x_j, Q) = sum_{a, k} E[Q, pid, j, a, k] * x f_a(x_k, Q0),      pid in PIDS (LHAPDF order).
+
+eko's operators act on f, not on x f, hence the factor x_j / x_k. Computing an operator costs about a minute per
+target scale (NLO, 50 x points, one core), so eko is run once per theory on a fixed set of *nodes* per
+flavour-number patch and the operator at any other Q is a cubic spline in ln a_s(Q) through the nodes of its
+patch (never across a heavy-quark threshold; a_s from eko's own coupling evolution). At LO the Mellin-space
+operator is exactly exp(-gamma_0/beta_0 ln(a_s/a_s0)), so the spline is exact up to its smooth higher-order
+corrections; the tests measure the accuracy against direct eko runs (< 1e-4 relative).
+Node operators are cached on disk under ``$MLHEP_CACHE/eko`` (default ``~/.cache/mlhep/eko``) by a hash of
+(x-grid, nodes, theory card).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from mlhep.tasks.pdf.theorycard import EVOLUTION_METHODS, card_hash, eko_theory
+
+PIDS = (-6, -5, -4, -3, -2, -1, 21, 1, 2, 3, 4, 5, 6)
+FIT_BASIS = ("Sigma", "g", "V", "V3", "V8", "T3", "T8")
+Q_MAX = 1.0e5  # GeV: upper end of the node grid (LHAPDF grids of NNPDF stop there too)
+NODES_PER_PATCH = 7
+INTERPOLATION_DEGREE = 4
+
+log = logging.getLogger(__name__)
+
+
+def cache_root() -> Path:
+    """``$MLHEP_CACHE`` or ``~/.cache/mlhep``."""
+    return Path(os.environ.get("MLHEP_CACHE", Path.home() / ".cache" / "mlhep")).expanduser()
+
+
+def fit_xgrid() -> np.ndarray:
+    """The x-grid of the fit and of all FK tables: 30 points log-spaced in [1e-5, 0.1) and 20 linear in [0.1, 1]."""
+    return np.concatenate([np.geomspace(1e-5, 0.1, 30, endpoint=False), np.linspace(0.1, 1.0, 20)])
+
+
+def _fit_to_light_flavours() -> np.ndarray:
+    """(7 flavours [sbar, ubar, dbar, g, d, u, s], 7 FIT_BASIS) matrix with f = M @ fit (nf = 3 at Q0).
+
+    Sigma = u+ + d+ + s+, V = u- + d- + s-, V3 = u- - d-, V8 = u- + d- - 2 s-, T3 = u+ - d+, T8 = u+ + d+ - 2 s+
+    (q+- = q +- qbar), inverted: u+ = Sigma/3 + T3/2 + T8/6, d+ = Sigma/3 - T3/2 + T8/6, s+ = Sigma/3 - T8/3.
+    """
+    plus = {"u": [1 / 3, 0, 0, 0, 0, 1 / 2, 1 / 6], "d": [1 / 3, 0, 0, 0, 0, -1 / 2, 1 / 6],
+            "s": [1 / 3, 0, 0, 0, 0, 0, -1 / 3]}
+    minus = {"u": [0, 0, 1 / 3, 1 / 2, 1 / 6, 0, 0], "d": [0, 0, 1 / 3, -1 / 2, 1 / 6, 0, 0],
+             "s": [0, 0, 1 / 3, 0, -1 / 3, 0, 0]}
+    quark = {q: (np.array(plus[q]) + np.array(minus[q])) / 2 for q in "uds"}
+    antiquark = {q: (np.array(plus[q]) - np.array(minus[q])) / 2 for q in "uds"}
+    gluon = np.eye(7)[1]
+    return np.stack([antiquark["s"], antiquark["u"], antiquark["d"], gluon, quark["d"], quark["u"], quark["s"]])
+
+
+_LIGHT_ROWS = [PIDS.index(p) for p in (-3, -2, -1, 21, 1, 2, 3)]
+
+
+def rotation_matrix() -> np.ndarray:
+    """(13 PIDS, 7 FIT_BASIS) matrix: x f_pid = R @ x f_fit at Q0 (heavy flavours zero)."""
+    rot = np.zeros((13, 7))
+    rot[_LIGHT_ROWS] = _fit_to_light_flavours()
+    return rot
+
+
+def fit_basis_to_flavours(xf):
+    """(..., 7, nx) fit basis -> (..., 13, nx) in PIDS order, at Q0 (rotation only, no evolution)."""
+    return np.einsum("fa,...ak->...fk", rotation_matrix(), xf)
+
+
+def flavours_to_fit_basis(xf):
+    """(..., 13, nx) PIDS order (only u, ubar, d, dbar, s, sbar, g are used) -> (..., 7, nx) fit basis."""
+    inverse = np.linalg.inv(_fit_to_light_flavours())
+    return np.einsum("af,...fk->...ak", inverse, np.asarray(xf)[..., _LIGHT_ROWS, :])
+
+
+def _default_theory(theory: dict | None) -> dict:
+    if theory is not None:
+        return theory
+    from mlhep.tasks.pdf.theorycard import theory_card
+
+    return theory_card("NLO")
+
+
+def _thresholds(theory: dict) -> list[float]:
+    """Matching scales (GeV) of c, b, t; inf if a flavour is never active in the PDF."""
+    scales = [theory[f"k{q}Thr"] * theory[f"m{q}"] for q in "cbt"]
+    return [s if i + 4 <= theory.get("MaxNfPdf", 6) else math.inf for i, s in enumerate(scales)]
+
+
+def nf_at(q: float, theory: dict) -> int:
+    """Active flavours at scale q (GeV): 3 + number of thresholds at or below q (eko's default flow)."""
+    return 3 + sum(q >= t for t in _thresholds(theory))
+
+
+def node_grid(theory: dict, q_max: float = Q_MAX, per_patch: int = NODES_PER_PATCH) -> list[tuple[float, int]]:
+    """Scales (GeV, nf) where eko is run: per patch between Q0 and q_max, points uniform in ln ln(Q^2/0.04)."""
+    q0 = theory["Q0"]
+    edges = [q0] + [t for t in _thresholds(theory) if q0 < t < q_max] + [q_max]
+    nodes = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        nf = nf_at(lo, theory)
+        u = np.linspace(math.log(math.log(lo**2 / 0.04)), math.log(math.log(hi**2 / 0.04)), per_patch)
+        nodes += [(float(math.sqrt(0.04 * math.exp(math.exp(v)))), nf) for v in u]
+        nodes[-per_patch] = (lo, nf)
+        nodes[-1] = (hi, nf)
+    return nodes
+
+
+def _eko_cards(theory: dict, xgrid: np.ndarray, targets: Sequence[tuple[float, int]]):
+    from eko.io.runcards import OperatorCard, TheoryCard
+
+    operator = dict(
+        init=(theory["Q0"], theory.get("nf0", nf_at(theory["Q0"], theory))),
+        mugrid=[(float(q), int(nf)) for q, nf in targets],
+        xgrid=[float(x) for x in xgrid],
+        configs=dict(evolution_method=EVOLUTION_METHODS[theory["ModEv"]], ev_op_max_order=[10, 0],
+                     ev_op_iterations=10, interpolation_polynomial_degree=INTERPOLATION_DEGREE,
+                     interpolation_is_log=True, scvar_method=None, inversion_method=None, n_integration_cores=1,
+                     polarized=False, time_like=False),
+        debug=dict(skip_singlet=False, skip_non_singlet=False),
+    )
+    return TheoryCard.from_dict(eko_theory(theory)), OperatorCard.from_dict(operator)
+
+
+def run_eko(theory: dict, xgrid: np.ndarray, targets: Sequence[tuple[float, int]]) -> np.ndarray:
+    """eko operators in the x f fit-basis form, (n_targets, 13, nx, 7, nx); no caching (minutes per target)."""
+    from eko.io.struct import EKO
+    from eko.runner.managed import solve
+
+    theory_card, operator_card = _eko_cards(theory, xgrid, targets)
+    xgrid = np.asarray(xgrid, dtype=float)
+    out = np.empty((len(targets), 13, len(xgrid), 7, len(xgrid)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "eko.tar"
+        solve(theory_card, operator_card, path)
+        with EKO.read(path) as eko:
+            for i, (q, nf) in enumerate(targets):
+                op = eko[(q**2, nf)].operator  # (14 pids incl. photon, nx, 14, nx) acting on f
+                op = op[1:] * (xgrid[None, :, None, None] / xgrid[None, None, None, :])
+                out[i] = np.einsum("fjgk,ga->fjak", op[:, :, 1:, :], rotation_matrix())
+    return out
+
+
+def node_operators(theory: dict | None = None, xgrid=None, cache: Path | None = None, nodes=None):
+    """Nodes (list of (Q, nf)) and their operators (n_nodes, 13, nx, 7, nx), from the disk cache if present.
+
+    ``nodes`` defaults to :func:`node_grid` of the theory.
+    """
+    theory = _default_theory(theory)
+    xgrid = fit_xgrid() if xgrid is None else np.asarray(xgrid, dtype=float)
+    nodes = node_grid(theory) if nodes is None else [(float(q), int(nf)) for q, nf in nodes]
+    key = card_hash({"theory": theory, "xgrid": xgrid.tolist(), "nodes": nodes, "deg": INTERPOLATION_DEGREE})
+    folder = Path(cache) if cache is not None else cache_root() / "eko"
+    path = folder / f"nodes-{theory.get('ID', 'theory')}-{key}.npz"
+    if path.is_file():
+        with np.load(path) as stored:
+            return nodes, stored["operators"]
+    log.info("running eko for %d nodes (cached afterwards in %s)", len(nodes), path)
+    operators = run_eko(theory, xgrid, nodes)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, operators=operators, q=np.array([q for q, _ in nodes]), nf=np.array([n for _, n in nodes]))
+    tmp.replace(path)
+    return nodes, operators
+
+
+def _log_alpha_s(theory: dict, qs: Sequence[float], nfs: Sequence[int]) -> np.ndarray:
+    """ln a_s(Q) from eko's coupling evolution (same settings as the PDF evolution)."""
+    from eko.runner import commons
+
+    theory_card, operator_card = _eko_cards(theory, fit_xgrid()[:5], [(q, nf) for q, nf in zip(qs, nfs)])
+    couplings = commons.couplings(theory_card, operator_card)
+    return np.log([couplings.a_s(q**2, nf) for q, nf in zip(qs, nfs)])
+
+
+def _interpolate(theory: dict, nodes, operators, q_values: Sequence[float]) -> np.ndarray:
+    from scipy.interpolate import CubicSpline
+
+    node_q = np.array([q for q, _ in nodes])
+    node_nf = np.array([nf for _, nf in nodes])
+    q_values = np.asarray(q_values, dtype=float)
+    if q_values.size and (q_values.min() < theory["Q0"] * (1 - 1e-12) or q_values.max() > node_q.max()):
+        raise ValueError(f"scales must lie in [Q0 = {theory['Q0']}, {node_q.max():g}] GeV, got "
+                         f"[{q_values.min():g}, {q_values.max():g}]")
+    nfs = np.array([nf_at(q, theory) for q in q_values])
+    out = np.empty((len(q_values),) + operators.shape[1:])
+    for nf in np.unique(nfs):
+        in_patch = node_nf == nf
+        x_nodes = _log_alpha_s(theory, node_q[in_patch], node_nf[in_patch])
+        spline = CubicSpline(x_nodes, operators[in_patch], axis=0)
+        wanted = nfs == nf
+        out[wanted] = spline(_log_alpha_s(theory, q_values[wanted], nfs[wanted]))
+    return out
+
+
+def output_interpolation(xgrid, xgrid_out) -> np.ndarray:
+    """(n_out, nx) matrix mapping x f on ``xgrid`` to x f on ``xgrid_out`` with eko's log-x polynomials."""
+    from eko.interpolation import InterpolatorDispatcher, XGrid
+
+    xgrid = np.asarray(xgrid, dtype=float)
+    xgrid_out = np.asarray(xgrid_out, dtype=float)
+    dispatcher = InterpolatorDispatcher(XGrid(xgrid, log=True), INTERPOLATION_DEGREE, mode_N=False)
+    matrix = np.asarray(dispatcher.get_interpolation(xgrid_out))  # acts on f
+    return matrix * xgrid_out[:, None] / xgrid[None, :]
+
+
+def evolution_operator(xgrid, q_values: Sequence[float], theory: dict | None = None, cache: Path | None = None,
+                       xgrid_out=None, nodes=None) -> np.ndarray:
+    """(nq, 13 PIDS, nx_out, 7 FIT_BASIS, nx): x f_pid(x_out, q) = sum op * x f_a(x_k, Q0).
+
+    ``xgrid`` is the grid of the input PDF (and of eko); ``xgrid_out`` defaults to it. Scales q in GeV,
+    Q0 <= q <= 1e5 GeV. ``theory`` is an NNPDF-style card (default: ``theorycard.theory_card("NLO")``);
+    ``nodes`` overrides the eko scales of :func:`node_grid`.
+    """
+    theory = _default_theory(theory)
+    nodes, operators = node_operators(theory, xgrid, cache, nodes)
+    op = _interpolate(theory, nodes, operators, q_values)
+    if xgrid_out is not None:
+        op = np.einsum("oj,qfjak->qfoak", output_interpolation(xgrid, xgrid_out), op)
+    return op
+
+
+def evolve(xf_q0, xgrid, q_values: Sequence[float], theory: dict | None = None, xgrid_out=None) -> np.ndarray:
+    """x f at Q0 in FIT_BASIS, (..., 7, nx) -> x f per pid at each q, (..., nq, 13, nx_out)."""
+    op = evolution_operator(xgrid, q_values, theory, xgrid_out=xgrid_out)
+    return np.einsum("qfoak,...ak->...qfo", op, np.asarray(xf_q0, dtype=float))

@@ -1,0 +1,71 @@
+"""The QCD theory settings of the pdf-fit FK tables and of the PDF evolution.
+
+The card uses the keys of the NNPDF theory database (``nnpdf_data/theory_cards/*.yaml``), which yadism reads
+directly and eko reads through its legacy converter. Values follow NNPDF4.0 (theory 708 and siblings,
+arXiv:2109.02653 sec. 3) except where stated:
+
+- alpha_s(M_Z = 91.2 GeV) = 0.118 (5 flavours), pole masses m_c = 1.51, m_b = 4.92, m_t = 172.5 GeV with matching
+  at the masses (k_Thr = 1), at most 5 active flavours in PDFs and alpha_s (MaxNfPdf = MaxNfAs = 5: no top PDF);
+- the PDF is parametrised at Q0 = 1.65 GeV in the **3-flavour scheme with perturbative charm** (``nf0 = 3``,
+  IC = 0): NNPDF4.0 fits charm, we do not. eko evolves the nf=3 PDF backwards from Q0 to m_c, matches to nf=4
+  (charm generated perturbatively) and then evolves upwards; so the fitted basis has 7 combinations;
+- truncated solution of DGLAP (ModEv = TRN) as NNPDF4.0;
+- heavy-flavour scheme for the DIS coefficient functions: ``FONLL-A`` at NLO (the NNPDF3.x NLO choice;
+  FONLL-C/NNLO is not built here), ``ZM-VFNS`` at LO, where FONLL-A reduces to the massless LO result;
+- target-mass corrections off (TMC = 0; NNPDF4.0 uses TMC = 1): it keeps the FK tables a simple x-space
+  convolution and costs nothing at the W^2 > 12.5 GeV^2 cut used here (a few per mille at the largest x).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+ORDERS = {"LO": 0, "NLO": 1, "NNLO": 2}
+
+_BASE = {
+    "DAMP": 0, "IC": 0, "ModEv": "TRN", "XIR": 1.0, "XIF": 1.0, "NfFF": 3, "MaxNfAs": 5, "MaxNfPdf": 5,
+    "Q0": 1.65, "nf0": 3, "alphas": 0.118, "Qref": 91.2, "nfref": 5, "QED": 0, "alphaqed": 0.007496252,
+    "Qedref": 1.777, "SxRes": 0, "SxOrd": "LL", "HQ": "POLE",
+    "mc": 1.51, "Qmc": 1.51, "kcThr": 1.0, "mb": 4.92, "Qmb": 4.92, "kbThr": 1.0,
+    "mt": 172.5, "Qmt": 172.5, "ktThr": 1.0,
+    "CKM": [0.97428, 0.2253, 0.00347, 0.2252, 0.97345, 0.041, 0.00862, 0.0403, 0.999152],
+    "MZ": 91.1876, "MW": 80.398, "GF": 1.1663787e-05, "SIN2TW": 0.23126, "TMC": 0, "MP": 0.938,
+    "EScaleVar": 1,
+}
+
+
+def theory_card(order: str = "NLO") -> dict:
+    """The mlhep NNPDF4.0-like perturbative-charm theory card at perturbative ``order`` (LO, NLO, NNLO)."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown perturbative order '{order}' (valid: {', '.join(ORDERS)})")
+    card = dict(_BASE)
+    card["PTO"] = ORDERS[order]
+    card["FNS"] = "FONLL-A" if order == "NLO" else ("FONLL-C" if order == "NNLO" else "ZM-VFNS")
+    card["ID"] = f"mlhep-nnpdf40pch-{order}"
+    card["Comments"] = f"{order} perturbative-charm NNPDF4.0-like theory, see mlhep.tasks.pdf.theorycard"
+    return card
+
+
+def card_hash(card: dict) -> str:
+    """Short stable hash of a card (or of any JSON-able dict), used in cache file names."""
+    text = json.dumps(card, sort_keys=True, default=float)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def eko_theory(card: dict) -> dict:
+    """The eko (>= 0.14) theory card of an NNPDF-style ``card``; the top threshold is removed if MaxNfPdf < 6."""
+    ratios = [card["kcThr"], card["kbThr"], card["ktThr"] if card.get("MaxNfPdf", 6) >= 6 else math.inf]
+    return dict(
+        order=[card["PTO"] + 1, card["QED"]],
+        couplings=dict(alphas=card["alphas"], alphaem=card["alphaqed"], ref=(card["Qref"], card["nfref"])),
+        heavy=dict(masses=[[card[m], math.nan] for m in ("mc", "mb", "mt")], masses_scheme=card["HQ"],
+                   matching_ratios=ratios),
+        xif=card["XIF"],
+        n3lo_ad_variation=(0, 0, 0, 0, 0, 0, 0),
+        matching_order=[card["PTO"], 0],
+        use_fhmruvv=True,
+    )
+
+
+EVOLUTION_METHODS = {"EXA": "iterate-exact", "EXP": "iterate-expanded", "TRN": "truncated"}

@@ -1,0 +1,161 @@
+"""eft-fit binned: closure and consistency of the fits on a toy SMEFiT database with a known truth.
+
+Truths compared with: the injected coefficients (noise-free closure, exact to rounding); the analytic linear
+Gaussian fit (replicas and NUTS must reproduce its mean and covariance within Monte Carlo error; a profile
+scan of a Gaussian chi2 must give best +- sigma); scipy's L-BFGS-B minimum (the batched Newton solver).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from fixtures.smefit_toy import write_toy_database
+from scipy.optimize import minimize
+
+from mlhep.errors import RunCardError
+from mlhep.task import RunContext
+from mlhep.tasks.eft.binned.config import BinnedConfig, CoefficientConfig, NutsConfig, ScanConfig
+from mlhep.tasks.eft.binned.fits import (analytic_fit, make_replica_solver, replica_data, replica_keys,
+                                         start_points)
+from mlhep.tasks.eft.binned.run import run_binned
+from mlhep.tasks.eft.binned.sampler import sample_posterior
+from mlhep.tasks.eft.binned.setup import setup_problem
+
+TRUTH = {"Oa": 0.3, "Ob": -0.5, "Oc": 0.8}
+DATASETS = ["TOY_A", "TOY_B", "TOY_C"]
+
+
+def make_ctx(tmp_path: Path, replicas: int = 1, seed: int = 3) -> RunContext:
+    return RunContext(runcard_path=tmp_path / "runcard.yaml", seed=seed, replica_ids=np.arange(replicas),
+                      fail=lambda key, why: RunCardError(why, key=key), train=None, quiet=True)
+
+
+def config(db, fit="analytic", bound=20.0, quadratic=False, **coefficients) -> BinnedConfig:
+    specs = {c: CoefficientConfig(min=-bound, max=bound) for c in TRUTH}
+    specs.update(coefficients)
+    return BinnedConfig(database=str(db), datasets=list(DATASETS), coefficients=specs, fit=fit,
+                        use_quadratic=quadratic, nuts=NutsConfig(chains=4, warmup=200, samples=400),
+                        scan=ScanConfig(points=61))
+
+
+def test_noise_free_closure_recovers_truth(tmp_path):
+    db = write_toy_database(tmp_path / "db", TRUTH)
+    problem = setup_problem(config(db), make_ctx(tmp_path))
+    fit = analytic_fit(problem)
+    np.testing.assert_allclose(fit.best, [TRUTH[c] for c in problem.coefficients.free], atol=1e-9)
+    assert fit.chi2 < 1e-16
+    # and with quadratic corrections (quartic chi2), the batched Newton minimum is the truth too
+    dbq = write_toy_database(tmp_path / "dbq", TRUTH, quadratic=True)
+    out = run_binned(config(dbq, fit="replicas", quadratic=True), make_ctx(tmp_path))
+    np.testing.assert_allclose(out.summary["best_fit"], [TRUTH[c] for c in TRUTH], atol=1e-6)
+
+
+def test_replicas_agree_with_analytic_fit(tmp_path):
+    db = write_toy_database(tmp_path / "db", TRUTH, noise_seed=1)
+    R = 400
+    out = run_binned(config(db, fit="replicas"), make_ctx(tmp_path, replicas=R))
+    s = out.summary
+    mean_a = s["analytic/best"]
+    std_a = np.sqrt(np.diag(s["analytic/covariance"]))
+    coefficients = out.replicas["coefficients"]
+    assert out.replicas["converged"].all()
+    # mean within 4 MC standard errors; std within 4 x its MC error sigma/sqrt(2R)
+    np.testing.assert_array_less(np.abs(coefficients.mean(0) - mean_a), 4 * std_a / np.sqrt(R))
+    np.testing.assert_array_less(np.abs(coefficients.std(0, ddof=1) / std_a - 1), 4 / np.sqrt(2 * R))
+    np.testing.assert_allclose(np.corrcoef(coefficients.T), s["correlation"], atol=1e-12)
+    np.testing.assert_allclose(s["correlation"], _corr(s["analytic/covariance"]), atol=0.15)
+    # the best fit of a linear, unbounded fit is the analytic solution
+    np.testing.assert_allclose(s["best_fit"], mean_a, atol=1e-8)
+    assert s["chi2/per_dataset_best"].shape == (3,) and s["chi2/pulls_best"].shape == (12,)
+
+
+def _corr(cov):
+    d = np.sqrt(np.diag(cov))
+    return cov / np.outer(d, d)
+
+
+def test_constraint_is_imposed(tmp_path):
+    # data made with Oc = 2 Oa; fit with that constraint: Oc follows Oa exactly and the truth is recovered
+    truth = {"Oa": 0.3, "Ob": -0.5, "Oc": 0.6}
+    db = write_toy_database(tmp_path / "db", truth)
+    cfg = config(db, fit="replicas", Oc=CoefficientConfig(constrain=[{"Oa": 2.0}]))
+    out = run_binned(cfg, make_ctx(tmp_path, replicas=20))
+    assert list(out.summary["coefficients/free"]) == ["Oa", "Ob"]
+    np.testing.assert_allclose(out.summary["best_fit"], [0.3, -0.5, 0.6], atol=1e-8)
+    reps = out.replicas["coefficients"]
+    np.testing.assert_allclose(reps[:, 2], 2 * reps[:, 0], rtol=1e-12)
+    # a fixed coefficient stays at its value in every replica
+    out = run_binned(config(db, fit="replicas", Ob=CoefficientConfig(value=-0.5)), make_ctx(tmp_path, 10))
+    np.testing.assert_array_equal(out.replicas["coefficients"][:, 1], -0.5)
+
+
+def test_batched_newton_reaches_scipy_minimum_quadratic(tmp_path):
+    truth = {"Oa": 1.5, "Ob": -2.0, "Oc": 1.0}
+    db = write_toy_database(tmp_path / "db", truth, quadratic=True, noise_seed=4, relative_error=0.2)
+    problem = setup_problem(config(db, quadratic=True, bound=10.0), make_ctx(tmp_path))
+    data = replica_data(problem, replica_keys(0, np.arange(6)))
+    starts = start_points(problem, 8, seed=0)
+    result = make_replica_solver(problem, 100, 1e-12)(data, jnp.asarray(starts))
+    f = jax.jit(problem.objective())
+    g = jax.jit(jax.grad(problem.objective()))
+    bounds = list(zip(problem.coefficients.lower, problem.coefficients.upper))
+    for r in range(data.shape[0]):
+        best = min((minimize(lambda x: float(f(x, data[r])), s, jac=lambda x: np.asarray(g(x, data[r])),
+                             method="L-BFGS-B", bounds=bounds, options={"ftol": 1e-15, "gtol": 1e-10})
+                    for s in starts), key=lambda res: res.fun)
+        assert float(result.value[r]) <= best.fun + 1e-6 * (1 + best.fun)
+        assert bool(result.converged[r])
+
+
+def test_nuts_recovers_analytic_gaussian_posterior(tmp_path):
+    db = write_toy_database(tmp_path / "db", TRUTH, noise_seed=2)
+    problem = setup_problem(config(db, bound=50.0), make_ctx(tmp_path))
+    fit = analytic_fit(problem)
+    sigma = np.sqrt(np.diag(fit.covariance))
+    data = jnp.asarray(problem.central)
+    objective = problem.objective()
+    post = sample_posterior(lambda x: objective(x, data), fit.best, problem.coefficients.lower,
+                            problem.coefficients.upper, jax.random.PRNGKey(0), chains=4, warmup=300, samples=500)
+    samples = post.samples.reshape(-1, 3)
+    assert np.all(post.rhat < 1.05) and np.all(post.ess > 300)
+    # ESS >= 300: the mean is known to sigma/sqrt(300) ~ 0.06 sigma; allow 0.25 sigma, std within 15%
+    np.testing.assert_array_less(np.abs(samples.mean(0) - fit.best), 0.25 * sigma)
+    np.testing.assert_array_less(np.abs(samples.std(0) / sigma - 1), 0.15)
+    np.testing.assert_allclose(np.corrcoef(samples.T), _corr(fit.covariance), atol=0.1)
+
+
+def test_profile_scan_of_gaussian_gives_one_sigma(tmp_path):
+    db = write_toy_database(tmp_path / "db", TRUTH, noise_seed=5)
+    cfg = config(db, fit="scan")
+    cfg.scan.pairs = [["Oa", "Oc"]]
+    out = run_binned(cfg, make_ctx(tmp_path))
+    s = out.summary
+    best, sigma = s["analytic/best"], np.sqrt(np.diag(s["analytic/covariance"]))
+    # profile likelihood of a Gaussian: Delta chi2 = 1 at best +- marginal sigma (grid interpolation error only)
+    np.testing.assert_allclose(s["bounds68"][:, 0], best - sigma, atol=0.02 * sigma.max())
+    np.testing.assert_allclose(s["bounds68"][:, 1], best + sigma, atol=0.02 * sigma.max())
+    np.testing.assert_allclose(s["bounds95"][:, 1], best + 1.95996 * sigma, atol=0.03 * sigma.max())
+    assert s["scan2d/chi2"].shape == (1, 61, 61)
+    np.testing.assert_allclose(s["scan2d/chi2"].min(), s["chi2/total_best"], rtol=1e-3)
+
+
+def test_semantic_errors_name_the_runcard_key(tmp_path):
+    db = write_toy_database(tmp_path / "db", TRUTH)
+    bad = config(db)
+    bad.datasets = ["TOY_A", "TOY_X"]
+    with pytest.raises(RunCardError, match=r"binned.datasets\[1\].*unknown dataset 'TOY_X'.*TOY_A"):
+        setup_problem(bad, make_ctx(tmp_path))
+    bad = config(db, Od=CoefficientConfig(min=-1, max=1))
+    with pytest.raises(RunCardError, match="binned.coefficients.Od.*no linear correction"):
+        setup_problem(bad, make_ctx(tmp_path))
+    with pytest.raises(RunCardError, match="binned.use_quadratic"):
+        run_binned(config(db, quadratic=True), make_ctx(tmp_path))
+    bad = config(db, fit="nuts", Oa=CoefficientConfig())
+    with pytest.raises(RunCardError, match="binned.coefficients.Oa.*needs min and max"):
+        run_binned(bad, make_ctx(tmp_path))
+    bad = config(tmp_path / "nowhere")
+    with pytest.raises(RunCardError, match="binned.database.*not a SMEFiT database"):
+        setup_problem(bad, make_ctx(tmp_path))
