@@ -152,6 +152,13 @@ def run_eko(theory: dict, xgrid: np.ndarray, targets: Sequence[tuple[float, int]
     return out
 
 
+def evolution_key(theory: dict, xgrid, nodes) -> str:
+    """Hash of everything the node operators depend on (not the DIS-only keys of the card)."""
+    relevant = {"eko": eko_theory(theory), "ModEv": theory["ModEv"], "Q0": theory["Q0"], "nf0": theory.get("nf0"),
+                "xgrid": np.asarray(xgrid, dtype=float).tolist(), "nodes": list(nodes), "deg": INTERPOLATION_DEGREE}
+    return card_hash(relevant)
+
+
 def node_operators(theory: dict | None = None, xgrid=None, cache: Path | None = None, nodes=None):
     """Nodes (list of (Q, nf)) and their operators (n_nodes, 13, nx, 7, nx), from the disk cache if present.
 
@@ -160,7 +167,7 @@ def node_operators(theory: dict | None = None, xgrid=None, cache: Path | None = 
     theory = _default_theory(theory)
     xgrid = fit_xgrid() if xgrid is None else np.asarray(xgrid, dtype=float)
     nodes = node_grid(theory) if nodes is None else [(float(q), int(nf)) for q, nf in nodes]
-    key = card_hash({"theory": theory, "xgrid": xgrid.tolist(), "nodes": nodes, "deg": INTERPOLATION_DEGREE})
+    key = evolution_key(theory, xgrid, nodes)
     folder = Path(cache) if cache is not None else cache_root() / "eko"
     path = folder / f"nodes-{theory.get('ID', 'theory')}-{key}.npz"
     if path.is_file():
@@ -176,7 +183,7 @@ def node_operators(theory: dict | None = None, xgrid=None, cache: Path | None = 
 
 
 def _log_alpha_s(theory: dict, qs: Sequence[float], nfs: Sequence[int]) -> np.ndarray:
-    """ln a_s(Q) from eko's coupling evolution (same settings as the PDF evolution)."""
+    """ln a_s(Q) from eko's coupling evolution (same settings as the PDF evolution); decreasing in Q."""
     from eko.runner import commons
 
     theory_card, operator_card = _eko_cards(theory, fit_xgrid()[:5], [(q, nf) for q, nf in zip(qs, nfs)])
@@ -197,10 +204,10 @@ def _interpolate(theory: dict, nodes, operators, q_values: Sequence[float]) -> n
     out = np.empty((len(q_values),) + operators.shape[1:])
     for nf in np.unique(nfs):
         in_patch = node_nf == nf
-        x_nodes = _log_alpha_s(theory, node_q[in_patch], node_nf[in_patch])
+        x_nodes = -_log_alpha_s(theory, node_q[in_patch], node_nf[in_patch])  # increasing
         spline = CubicSpline(x_nodes, operators[in_patch], axis=0)
         wanted = nfs == nf
-        out[wanted] = spline(_log_alpha_s(theory, q_values[wanted], nfs[wanted]))
+        out[wanted] = spline(-_log_alpha_s(theory, q_values[wanted], nfs[wanted]))
     return out
 
 

@@ -20,12 +20,18 @@ from mlhep.config import option
 from mlhep.task import Outputs, Task
 
 from .binned import BinnedConfig, plot_binned, report_binned, run_binned
+from .binned.run import check_fit_options
+from .binned.setup import setup_problem
 
 try:  # the unbinned mode is optional: the binned side works without it
     from .unbinned import UnbinnedConfig, plot_unbinned, report_unbinned, run_unbinned
 except ImportError:  # pragma: no cover - only while the unbinned package is absent or broken
     UnbinnedConfig = Any  # type: ignore[misc,assignment]
     run_unbinned = report_unbinned = plot_unbinned = None
+try:  # optional semantic check of the unbinned section for `mlhep check`
+    from .unbinned import setup_unbinned as unbinned_setup
+except ImportError:
+    unbinned_setup = None
 
 
 @dataclass
@@ -49,10 +55,24 @@ class EftTask(Task):
     description = "SMEFT Wilson-coefficient fits: SMEFiT-style global binned fit, or ML4EFT unbinned fit"
     Config = Config
 
-    def run(self, config: Config, ctx) -> Outputs:
+    def _section(self, config: Config, ctx):
         section = getattr(config, config.mode)
         if section is None:
             raise ctx.fail("mode", f"mode: {config.mode} needs a '{config.mode}:' section")
+        return section
+
+    def setup(self, config: Config, ctx) -> Any:
+        """Validate the runcard against the data (``mlhep check``): binned mode loads the datasets."""
+        section = self._section(config, ctx)
+        if config.mode == "binned":
+            check_fit_options(section, ctx)
+            return setup_problem(section, ctx)
+        if unbinned_setup is not None:
+            return unbinned_setup(section, ctx)
+        return None
+
+    def run(self, config: Config, ctx) -> Outputs:
+        section = self._section(config, ctx)
         if config.mode == "binned":
             outputs = run_binned(section, ctx)
         else:

@@ -29,23 +29,22 @@ def precision(cov: np.ndarray) -> np.ndarray:
     return 0.5 * (inverse + inverse.T)
 
 
-def whiten(matrix: jax.Array, columns: jax.Array) -> jax.Array:
-    """L^-1 U with L L^T = matrix, so that U^T matrix^-1 U = (L^-1 U)^T (L^-1 U); (m, m), (m, c) -> (m, c)."""
-    lower = jnp.linalg.cholesky(matrix)
-    return jax.scipy.linalg.solve_triangular(lower, columns, lower=True)
-
-
 def validation_indices(train: jax.Array, n_valid: int) -> jax.Array:
     """(n_valid,) indices of the validation points (train False); ``train_mask`` fixes their number."""
     return jnp.nonzero(~train, size=n_valid, fill_value=0)[0]
 
 
-def training_gram(fk: jax.Array, fk_precision: jax.Array, fk_gram: jax.Array, precision_matrix: jax.Array,
-                  data: jax.Array, valid: jax.Array) -> jax.Array:
-    """H_t = U_t^T (C_tt)^-1 U_t, ((k+1), (k+1)), for U = [F | y] on the points outside ``valid``.
+def replica_grams(fk: jax.Array, fk_precision: jax.Array, fk_gram: jax.Array, precision_matrix: jax.Array,
+                  cov: jax.Array, data: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+    """(H_train, H_valid), each ((k+1), (k+1)), for U = [F | y] on the training points and on ``valid``.
 
-    ``fk`` F (n, k), ``fk_precision`` P F (n, k) and ``fk_gram`` F^T P F (k, k) are shared by all replicas;
-    ``data`` y (n,) is the replica's pseudo-data, ``valid`` (n_v,) its validation indices.
+    ``fk`` F (n, k), ``fk_precision`` P F (n, k), ``fk_gram`` F^T P F (k, k), ``precision_matrix`` P (n, n) and
+    ``cov`` C (n, n) are shared by all replicas; ``data`` y (n,) is the replica's pseudo-data and ``valid``
+    (n_v,) its validation indices. H_valid is None without validation points.
+
+    The two (n_v, n_v) factorisations run as ONE batched Cholesky and ONE batched triangular solve: jaxlib
+    0.10's CPU LAPACK kernels split batches over the intra-op thread pool and deadlock when two of them run
+    concurrently on a 2-core machine.
     """
     u = jnp.concatenate([fk, data[:, None]], axis=1)
     p_y = precision_matrix @ data
@@ -53,21 +52,15 @@ def training_gram(fk: jax.Array, fk_precision: jax.Array, fk_gram: jax.Array, pr
     f_p_y = fk.T @ p_y
     gram = jnp.block([[fk_gram, f_p_y[:, None]], [f_p_y[None, :], (data @ p_y)[None, None]]])
     if valid.shape[0] == 0:
-        return gram
+        return gram, None
     u_v, pu_v = u[valid], pu[valid]
     p_vv = precision_matrix[valid][:, valid]
     p_vv_u_v = p_vv @ u_v
     masked = gram - pu_v.T @ u_v - u_v.T @ pu_v + u_v.T @ p_vv_u_v     # (m U)^T P (m U), m = training mask
-    z = whiten(p_vv, pu_v - p_vv_u_v)                                    # (P_vv)^-1/2 P_vt U_t
-    h = masked - z.T @ z
-    return 0.5 * (h + h.T)
-
-
-def validation_gram(fk: jax.Array, cov: jax.Array, data: jax.Array, valid: jax.Array) -> jax.Array:
-    """H_v = U_v^T (C_vv)^-1 U_v, ((k+1), (k+1)), for U = [F | y] on the validation points ``valid`` (n_v,)."""
-    u_v = jnp.concatenate([fk[valid], data[valid, None]], axis=1)
-    w = whiten(cov[valid][:, valid], u_v)
-    return w.T @ w
+    lower = jnp.linalg.cholesky(jnp.stack([p_vv, cov[valid][:, valid]]))
+    z, w = jax.scipy.linalg.solve_triangular(lower, jnp.stack([pu_v - p_vv_u_v, u_v]), lower=True)
+    h_train = masked - z.T @ z                                           # z = (P_vv)^-1/2 P_vt U_t
+    return 0.5 * (h_train + h_train.T), w.T @ w                          # w = (C_vv)^-1/2 U_v
 
 
 def quadratic_chi2(gram: jax.Array, grid_values: jax.Array) -> jax.Array:

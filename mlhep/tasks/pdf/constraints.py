@@ -23,20 +23,10 @@ ELU_ALPHA = 1e-7
 
 
 def evolution_to_flavour() -> np.ndarray:
-    """(7 flavours, 7 basis) matrix: (u, ubar, d, dbar, s, sbar, g) = M @ (Sigma, g, V, V3, V8, T3, T8) at Q0,
-    where charm and heavier quarks vanish (perturbative charm). With q+- = q +- qbar:
-    Sigma = u+ + d+ + s+, T3 = u+ - d+, T8 = u+ + d+ - 2 s+ and V, V3, V8 likewise with q-."""
-    plus = np.array([[1 / 3, 1 / 2, 1 / 6], [1 / 3, -1 / 2, 1 / 6], [1 / 3, 0.0, -1 / 3]])  # (u,d,s)+- from 3 combos
-    i = BASIS_INDEX
-    m = np.zeros((7, len(FIT_BASIS)))
-    for q in range(3):  # u, d, s
-        for combo, (name_plus, name_minus) in enumerate((("Sigma", "V"), ("T3", "V3"), ("T8", "V8"))):
-            m[2 * q, i[name_plus]] += 0.5 * plus[q, combo]       # q = (q+ + q-)/2
-            m[2 * q, i[name_minus]] += 0.5 * plus[q, combo]
-            m[2 * q + 1, i[name_plus]] += 0.5 * plus[q, combo]   # qbar = (q+ - q-)/2
-            m[2 * q + 1, i[name_minus]] -= 0.5 * plus[q, combo]
-    m[6, i["g"]] = 1.0
-    return m
+    """(7, 7) matrix: (u, ubar, d, dbar, s, sbar, g) = M @ (Sigma, g, V, V3, V8, T3, T8) at Q0 (no heavy quarks)."""
+    from mlhep.physics.evolution import PIDS, rotation_matrix
+
+    return rotation_matrix()[[PIDS.index(pid) for pid in (2, -2, 1, -1, 3, -3, 21)]]
 
 
 def positivity_penalty(xf_flavour: jax.Array) -> jax.Array:

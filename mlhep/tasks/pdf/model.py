@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-FIT_BASIS = ("Sigma", "g", "V", "V3", "V8", "T3", "T8")
+from mlhep.physics.evolution import FIT_BASIS  # ("Sigma", "g", "V", "V3", "V8", "T3", "T8")
+
 BASIS_INDEX = {name: i for i, name in enumerate(FIT_BASIS)}
 
 _ACTIVATIONS = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu, "elu": jax.nn.elu,
@@ -84,7 +85,8 @@ class PdfModel:
         """x^(1-alpha) (1-x)^beta NN(x, ln x): (7, n) for x (n,) in (0, 1)."""
         alpha, beta = self.exponents(params)
         nn_out = self.network.apply(params["nn"], x).T
-        return x ** (1.0 - alpha[:, None]) * (1.0 - x) ** beta[:, None] * nn_out
+        one_minus_x = jnp.maximum(1.0 - x, 1e-300)   # x = 1 is on the FK grid: keep d/dbeta finite there
+        return x ** (1.0 - alpha[:, None]) * one_minus_x ** beta[:, None] * nn_out
 
     def xf(self, params: dict, x: jax.Array) -> jax.Array:
         """Normalised x f_i(x, Q0), (7, n), obeying the momentum and valence sum rules."""

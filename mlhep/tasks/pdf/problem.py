@@ -9,7 +9,6 @@ import numpy as np
 from mlhep.stats.covariance import Uncertainties, covariance
 from mlhep.tasks.pdf import chi2
 from mlhep.tasks.pdf.model import FIT_BASIS
-from mlhep.tasks.pdf.toypdf import lh_toy_basis
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,14 @@ class PdfProblem:
     def slices(self) -> list[slice]:
         edges = np.concatenate([[0], np.cumsum(self.ndata)])
         return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def lh_toy_basis(x: np.ndarray) -> np.ndarray:
+    """The Les Houches toy PDF (``mlhep.physics.lh_toy``) in FIT_BASIS, (7, nx): the t0 PDF, taken at Q0."""
+    from mlhep.physics.evolution import flavours_to_fit_basis
+    from mlhep.physics.lh_toy import lh_toy
+
+    return flavours_to_fit_basis(lh_toy(x))
 
 
 def common_xgrid(datasets: Sequence[DatasetArrays]) -> tuple[np.ndarray, list[np.ndarray]]:

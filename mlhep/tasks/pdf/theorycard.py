@@ -10,8 +10,11 @@ arXiv:2109.02653 sec. 3) except where stated:
   IC = 0): NNPDF4.0 fits charm, we do not. eko evolves the nf=3 PDF backwards from Q0 to m_c, matches to nf=4
   (charm generated perturbatively) and then evolves upwards; so the fitted basis has 7 combinations;
 - truncated solution of DGLAP (ModEv = TRN) as NNPDF4.0;
-- heavy-flavour scheme for the DIS coefficient functions: ``FONLL-A`` at NLO (the NNPDF3.x NLO choice;
-  FONLL-C/NNLO is not built here), ``ZM-VFNS`` at LO, where FONLL-A reduces to the massless LO result;
+- heavy-flavour scheme of the DIS coefficient functions: **ZM-VFNS** at every order (NNPDF4.0: FONLL-C).
+  yadism 0.13 computes FONLL only as separate pieces (FFNS nf=3 massive, its massless limit, ZM nf=4) that
+  pineko combines with PDFs of different nf; that combination is not implemented here. At the NNPDF cuts
+  (Q^2 >= 3.49 GeV^2) ZM-VFNS differs from FONLL mainly near the charm threshold at small x (a few percent
+  in F2 at HERA's lowest Q^2);
 - target-mass corrections off (TMC = 0; NNPDF4.0 uses TMC = 1): it keeps the FK tables a simple x-space
   convolution and costs nothing at the W^2 > 12.5 GeV^2 cut used here (a few per mille at the largest x).
 """
@@ -41,7 +44,7 @@ def theory_card(order: str = "NLO") -> dict:
         raise ValueError(f"unknown perturbative order '{order}' (valid: {', '.join(ORDERS)})")
     card = dict(_BASE)
     card["PTO"] = ORDERS[order]
-    card["FNS"] = "FONLL-A" if order == "NLO" else ("FONLL-C" if order == "NNLO" else "ZM-VFNS")
+    card["FNS"] = "ZM-VFNS"
     card["ID"] = f"mlhep-nnpdf40pch-{order}"
     card["Comments"] = f"{order} perturbative-charm NNPDF4.0-like theory, see mlhep.tasks.pdf.theorycard"
     return card

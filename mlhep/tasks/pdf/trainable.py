@@ -56,11 +56,11 @@ class PdfTrainable:
         train = train_mask(k_split, jnp.asarray(p.groups), jnp.asarray(p.frac))
         valid = chi2.validation_indices(train, p.n_valid)
         fk = jnp.asarray(p.fk)
-        h_train = chi2.training_gram(fk, jnp.asarray(p.fk_precision), jnp.asarray(p.fk_gram),
-                                     jnp.asarray(p.precision_t0), pseudo, valid)
+        h_train, h_valid = chi2.replica_grams(fk, jnp.asarray(p.fk_precision), jnp.asarray(p.fk_gram),
+                                              jnp.asarray(p.precision_t0), jnp.asarray(p.cov_t0), pseudo, valid)
         data = {"pseudo": pseudo, "train": train, "h_train": h_train}
-        if p.n_valid:
-            data["h_valid"] = chi2.validation_gram(fk, jnp.asarray(p.cov_t0), pseudo, valid)
+        if h_valid is not None:
+            data["h_valid"] = h_valid
         return data
 
     def multipliers(self, epoch: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -7,6 +7,7 @@ scan of a Gaussian chi2 must give best +- sigma); scipy's L-BFGS-B minimum (the 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -17,11 +18,11 @@ from scipy.optimize import minimize
 
 from mlhep.errors import RunCardError
 from mlhep.task import RunContext
+from mlhep.tasks.eft import TASK
 from mlhep.tasks.eft.binned.config import BinnedConfig, CoefficientConfig, NutsConfig, ScanConfig
 from mlhep.tasks.eft.binned.fits import (analytic_fit, make_replica_solver, replica_data, replica_keys,
                                          start_points)
 from mlhep.tasks.eft.binned.run import run_binned
-from mlhep.tasks.eft.binned.sampler import sample_posterior
 from mlhep.tasks.eft.binned.setup import setup_problem
 
 TRUTH = {"Oa": 0.3, "Ob": -0.5, "Oc": 0.8}
@@ -96,7 +97,7 @@ def test_batched_newton_reaches_scipy_minimum_quadratic(tmp_path):
     truth = {"Oa": 1.5, "Ob": -2.0, "Oc": 1.0}
     db = write_toy_database(tmp_path / "db", truth, quadratic=True, noise_seed=4, relative_error=0.2)
     problem = setup_problem(config(db, quadratic=True, bound=10.0), make_ctx(tmp_path))
-    data = replica_data(problem, replica_keys(0, np.arange(6)))
+    data = replica_data(problem, replica_keys(0, np.arange(3)))
     starts = start_points(problem, 8, seed=0)
     result = make_replica_solver(problem, 100, 1e-12)(data, jnp.asarray(starts))
     f = jax.jit(problem.objective())
@@ -112,19 +113,25 @@ def test_batched_newton_reaches_scipy_minimum_quadratic(tmp_path):
 
 def test_nuts_recovers_analytic_gaussian_posterior(tmp_path):
     db = write_toy_database(tmp_path / "db", TRUTH, noise_seed=2)
-    problem = setup_problem(config(db, bound=50.0), make_ctx(tmp_path))
-    fit = analytic_fit(problem)
-    sigma = np.sqrt(np.diag(fit.covariance))
-    data = jnp.asarray(problem.central)
-    objective = problem.objective()
-    post = sample_posterior(lambda x: objective(x, data), fit.best, problem.coefficients.lower,
-                            problem.coefficients.upper, jax.random.PRNGKey(0), chains=4, warmup=300, samples=500)
-    samples = post.samples.reshape(-1, 3)
-    assert np.all(post.rhat < 1.05) and np.all(post.ess > 300)
-    # ESS >= 300: the mean is known to sigma/sqrt(300) ~ 0.06 sigma; allow 0.25 sigma, std within 15%
-    np.testing.assert_array_less(np.abs(samples.mean(0) - fit.best), 0.25 * sigma)
+    cfg = config(db, fit="nuts", bound=50.0)
+    cfg.nuts = NutsConfig(chains=4, warmup=200, samples=300)
+    out = run_binned(cfg, make_ctx(tmp_path))
+    s = out.summary
+    best, cov = s["analytic/best"], s["analytic/covariance"]
+    sigma = np.sqrt(np.diag(cov))
+    samples = s["posterior/samples"]
+    assert samples.shape == (1200, 3)
+    assert np.all(s["posterior/rhat"] < 1.05) and np.all(s["posterior/ess"] > 200)
+    # ESS >= 200: the mean is known to sigma/sqrt(200) ~ 0.07 sigma; allow 0.25 sigma, std within 15%
+    np.testing.assert_array_less(np.abs(samples.mean(0) - best), 0.25 * sigma)
     np.testing.assert_array_less(np.abs(samples.std(0) / sigma - 1), 0.15)
-    np.testing.assert_allclose(np.corrcoef(samples.T), _corr(fit.covariance), atol=0.1)
+    np.testing.assert_allclose(np.corrcoef(samples.T), _corr(cov), atol=0.1)
+    # the report and plots read the same summary back (as from a results file)
+    results = SimpleNamespace(summary=s, replicas=out.replicas)
+    text = TASK.report(results)
+    assert "NUTS: 4 chains" in text and "R-hat" in text
+    paths = TASK.plot(results, tmp_path / "plots")
+    assert [p.name for p in paths] == ["eft_binned_1d.png", "eft_binned_2d.png"]
 
 
 def test_profile_scan_of_gaussian_gives_one_sigma(tmp_path):
@@ -159,3 +166,24 @@ def test_semantic_errors_name_the_runcard_key(tmp_path):
     bad = config(tmp_path / "nowhere")
     with pytest.raises(RunCardError, match="binned.database.*not a SMEFiT database"):
         setup_problem(bad, make_ctx(tmp_path))
+
+
+def test_engine_solver_reaches_the_newton_minimum(tmp_path):
+    # The same replicas through the mlhep gradient-descent engine (Adam) and the batched Newton solver.
+    from mlhep.engine import EngineConfig, train
+    from mlhep.engine.config import OptimizerConfig, StoppingConfig
+
+    db = write_toy_database(tmp_path / "db", TRUTH, noise_seed=3)
+    ids = np.arange(6)
+    engine = EngineConfig(epochs=3000, chunk=500, optimizer=OptimizerConfig(name="adam", learning_rate=0.02),
+                          stopping=StoppingConfig(patience=3000))
+    ctx = make_ctx(tmp_path, replicas=6)
+    ctx.train = lambda trainable: train(trainable, ids, ctx.seed, engine)
+    cfg = config(db, fit="replicas")
+    cfg.replica.solver = "engine"
+    by_engine = run_binned(cfg, ctx)
+    cfg.replica.solver = "newton"
+    by_newton = run_binned(cfg, make_ctx(tmp_path, replicas=6))
+    assert by_engine.train is not None and by_engine.train.params.shape == (6, 3)
+    np.testing.assert_allclose(by_engine.replicas["chi2"], by_newton.replicas["chi2"], atol=1e-4)
+    np.testing.assert_allclose(by_engine.replicas["coefficients"], by_newton.replicas["coefficients"], atol=1e-2)

@@ -13,7 +13,7 @@ import numpy as np
 from mlhep.stats.covariance import Uncertainties
 from mlhep.tasks.pdf.model import BASIS_INDEX
 from mlhep.tasks.pdf.problem import DatasetArrays
-from mlhep.tasks.pdf.toypdf import lh_toy_basis
+from mlhep.tasks.pdf.problem import lh_toy_basis
 
 XGRID = np.concatenate([np.logspace(-5, -1, 20, endpoint=False), np.linspace(0.1, 0.95, 18)])
 

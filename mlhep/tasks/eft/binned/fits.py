@@ -46,9 +46,14 @@ def analytic_fit(problem: BinnedProblem, data: np.ndarray | None = None) -> Anal
 
 
 def replica_keys(seed: int, replica_ids: np.ndarray) -> jax.Array:
-    """Replica i's key is fold_in(PRNGKey(seed), i), the engine's convention (independent of batch size)."""
+    """The pseudo-data key of replica i, exactly as the engine derives it: ``fold_in(PRNGKey(seed), i)`` split
+    into (init, data) keys; so the Newton and the engine solvers fit the same replicas."""
     base = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(replica_ids, dtype=jnp.uint32))
+
+    def data_key(i):
+        return jax.random.split(jax.random.fold_in(base, i))[1]
+
+    return jax.vmap(data_key)(jnp.asarray(replica_ids, dtype=jnp.uint32))
 
 
 def replica_data(problem: BinnedProblem, keys: jax.Array) -> jax.Array:

@@ -68,7 +68,14 @@ def plot_binned(results, outdir: Path) -> list[Path]:
     for k, name in enumerate(free):
         ax = axes.flat[k]
         if samples is not None:
-            ax.hist(samples[:, k], bins=40, density=True, color="C0", alpha=0.6)
+            bins = int(np.clip(1.5 * np.sqrt(len(samples)), 10, 50))
+            ax.hist(samples[:, k], bins=bins, density=True, color="C0", alpha=0.5)
+            if np.ptp(samples[:, k]) > 0:
+                from scipy.stats import gaussian_kde
+                xs = np.linspace(samples[:, k].min(), samples[:, k].max(), 200)
+                ax.plot(xs, gaussian_kde(samples[:, k])(xs), color="C0")
+            lo, hi = np.asarray(s["bounds68"])[free_index[k]]
+            ax.axvspan(lo, hi, color="C0", alpha=0.12, label="68%")
             ax.set_ylabel("posterior density")
         elif "scan1d/grid" in s:
             grid, chi2 = s["scan1d/grid"][k], s["scan1d/chi2"][k]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 import jax.numpy as jnp
@@ -29,12 +30,14 @@ class BinnedProblem:
     sample_covariance: np.ndarray  # (n, n) covariance of the pseudo-data (experimental + theory)
     coefficients: CoefficientMap
 
-    @property
+    @cached_property
     def fit_cholesky(self) -> np.ndarray:
+        """Lower Cholesky factor (n, n) of the fit covariance."""
         return np.linalg.cholesky(self.fit_covariance)
 
-    @property
+    @cached_property
     def sample_cholesky(self) -> np.ndarray:
+        """Lower Cholesky factor (n, n) of the pseudo-data covariance."""
         return np.linalg.cholesky(self.sample_covariance)
 
     def theory(self, free_values):

@@ -14,27 +14,30 @@ from .fits import (ReplicaTrainable, analytic_fit, make_replica_solver, replica_
                    start_points)
 from .problem import BinnedProblem
 from .sampler import sample_posterior
-from .scans import DELTA_CHI2_1D, interval_from_scan, scan_1d, scan_2d, scan_ranges
+from .scans import DELTA_CHI2_1D, interval_from_scan, run_scans, scan_ranges
 from .setup import SECTION, setup_problem
 from .summary import summarise
 
 
 def run_binned(config: BinnedConfig, ctx) -> Outputs:
     """The binned mode of eft-fit: returns per-replica arrays (replica fits) and a summary."""
-    _check_fit_options(config, ctx)
+    check_fit_options(config, ctx)
     problem = setup_problem(config, ctx)
     analytic = analytic_fit(problem)
-    best = analytic.best if config.fit == "analytic" else _global_minimum(problem, config, ctx.seed)
     started = time.perf_counter()
     replicas, extra, samples, train = {}, {}, None, None
     if config.fit == "analytic":
-        samples = None
+        best = analytic.best
     elif config.fit == "replicas":
-        replicas, train = _replica_fit(problem, config, ctx)
+        best, replicas, train = _replica_fit(problem, config, ctx)
         samples = replicas["free"]
-    elif config.fit == "nuts":
+    else:
+        best = _global_minimum(problem, config, ctx.seed)
+    if config.fit == "nuts":
+        whiten, chi2_whitened = problem.whitened()
+        central_w = whiten(jnp.asarray(problem.central))
         posterior = sample_posterior(
-            lambda x: problem.objective()(x, jnp.asarray(problem.central)), best,
+            lambda x: chi2_whitened(x, central_w), best,
             problem.coefficients.lower, problem.coefficients.upper, jax.random.PRNGKey(ctx.seed),
             config.nuts.chains, config.nuts.warmup, config.nuts.samples)
         samples = posterior.samples.reshape(-1, posterior.samples.shape[-1])
@@ -57,7 +60,7 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
     return outputs
 
 
-def _check_fit_options(config: BinnedConfig, ctx) -> None:
+def check_fit_options(config: BinnedConfig, ctx) -> None:
     if config.fit == "analytic" and config.use_quadratic:
         raise ctx.fail(f"{SECTION}.use_quadratic", "fit: analytic is the linear Gaussian fit; use "
                                                    "replicas, nuts or scan with quadratic corrections")
@@ -93,45 +96,46 @@ def _replica_fit(problem: BinnedProblem, config: BinnedConfig, ctx):
         objective = jax.jit(jax.vmap(problem.objective(), in_axes=(0, 0)))
         data = replica_data(problem, replica_keys(ctx.seed, result.replica_ids))
         chi2 = np.asarray(objective(jnp.asarray(free), data))
-        return {"replica_id": np.asarray(result.replica_ids), "free": free, "chi2": chi2}, result
+        return _global_minimum(problem, config, ctx.seed), {"replica_id": np.asarray(result.replica_ids), "free": free, "chi2": chi2}, result
     data = replica_data(problem, replica_keys(ctx.seed, ids))
     solve = make_replica_solver(problem, config.replica.max_iterations, config.replica.tolerance)
     started = time.perf_counter()
     starts = jnp.asarray(start_points(problem, n_starts(config), ctx.seed))
-    result = jax.block_until_ready(solve(data, starts))
+    # Row 0 is the central data (the best fit), rows 1.. the replicas: one compiled program for both.
+    both = jax.block_until_ready(solve(jnp.concatenate([jnp.asarray(problem.central)[None, :], data]), starts))
+    best = np.asarray(both.x[0])
+    result = jax.tree_util.tree_map(lambda a: a[1:], both)
     converged = np.asarray(result.converged)
     ctx.log(f"eft-fit: {ids.size} replicas minimised in {time.perf_counter() - started:.2f} s "
             f"(batched Newton, {starts.shape[0]} starts each, {converged.sum()}/{ids.size} converged, "
             f"max {int(np.max(result.iterations))} iterations)")
-    return {"replica_id": ids, "free": np.asarray(result.x), "chi2": np.asarray(result.value),
+    return best, {"replica_id": ids, "free": np.asarray(result.x), "chi2": np.asarray(result.value),
             "converged": converged, "iterations": np.asarray(result.iterations)}, None
 
 
 def _scans(problem: BinnedProblem, config: BinnedConfig, ctx, best: np.ndarray, analytic) -> dict:
     cmap = problem.coefficients
-    data = jnp.asarray(problem.central)
-    objective = problem.objective()
+    whiten, chi2_whitened = problem.whitened()
+    data_w = whiten(jnp.asarray(problem.central))
 
     def fun(x):
-        return objective(x, data)
+        return chi2_whitened(x, data_w)
 
     sigma = np.sqrt(np.where(np.diag(analytic.covariance) > 0, np.diag(analytic.covariance), np.inf))
     try:
         ranges = scan_ranges(best, sigma, cmap.lower, cmap.upper)
     except ValueError as error:
         raise ctx.fail(f"{SECTION}.coefficients", str(error)) from None
-    out = {}
-    grids, chi2 = scan_1d(fun, best, cmap.lower, cmap.upper, ranges, config.scan.points, config.scan.profile)
-    out["scan1d/grid"], out["scan1d/chi2"] = grids, chi2
-    for level, delta in DELTA_CHI2_1D.items():
-        out[f"scan1d/interval{level}"] = np.array([interval_from_scan(g, c, delta) for g, c in zip(grids, chi2)])
     pairs = [(cmap.free.index(a), cmap.free.index(b)) for a, b in config.scan.pairs
              if a in cmap.free and b in cmap.free]
+    grids, chi2, axes, chi2_2d = run_scans(fun, best, cmap.lower, cmap.upper, ranges, config.scan.points, pairs,
+                                           config.scan.profile)
+    out = {"scan1d/grid": grids, "scan1d/chi2": chi2}
+    for level, delta in DELTA_CHI2_1D.items():
+        out[f"scan1d/interval{level}"] = np.array([interval_from_scan(g, c, delta) for g, c in zip(grids, chi2)])
     if pairs:
-        results = [scan_2d(fun, best, cmap.lower, cmap.upper, ranges, p, config.scan.points, config.scan.profile)
-                   for p in pairs]
         out["scan2d/pairs"] = np.array(pairs)
-        out["scan2d/axis_a"] = np.array([r[0] for r in results])
-        out["scan2d/axis_b"] = np.array([r[1] for r in results])
-        out["scan2d/chi2"] = np.array([r[2] for r in results])
+        out["scan2d/axis_a"] = np.array([a for a, _ in axes])
+        out["scan2d/axis_b"] = np.array([b for _, b in axes])
+        out["scan2d/chi2"] = chi2_2d
     return out

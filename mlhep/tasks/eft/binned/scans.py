@@ -2,7 +2,7 @@
 
 Intervals from a 1D profile: the set where Delta chi2 <= 1 (68.3% CL) or 3.84 (95% CL) for one parameter;
 2D contours at Delta chi2 = 2.30 and 5.99 (Wilks' theorem, Gaussian limit; PDG Statistics review, table 40.2).
-All grid points of all scans run as one vmapped Newton minimisation.
+All grid points of all scans run as one vmapped Newton minimisation (one compilation).
 """
 from __future__ import annotations
 
@@ -31,47 +31,56 @@ def scan_ranges(best: np.ndarray, sigma: np.ndarray, lower: np.ndarray, upper: n
 
 def profile(objective: Callable, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
             points: np.ndarray, frozen: np.ndarray, do_profile: bool, max_iterations: int = 100) -> np.ndarray:
-    """chi2 at each point (P, F) whose ``frozen`` (F,) bool coordinates are set, the rest minimised from
-    ``start`` (F,) (or set to zero when not ``do_profile``). Returns (P,) chi2."""
-    frozen_j = jnp.asarray(frozen)
-    lower_j, upper_j = jnp.asarray(lower), jnp.asarray(upper)
+    """chi2 at each point (P, F) whose ``frozen`` (P, F) bool coordinates are set, the others minimised from
+    ``start`` (F,) (or set to zero when not ``do_profile``). Returns (P,) chi2; one jitted, vmapped call."""
+    lower_j, upper_j, start_j = jnp.asarray(lower), jnp.asarray(upper), jnp.asarray(start)
 
-    def one(point):
+    def one(point, mask):
         if not do_profile:
-            return objective(jnp.where(frozen_j, point, 0.0))
-        x0 = jnp.where(frozen_j, point, jnp.asarray(start))
-        return minimise(objective, x0, lower_j, upper_j, frozen_j, max_iterations=max_iterations).value
+            return objective(jnp.where(mask, point, 0.0))
+        x0 = jnp.where(mask, point, start_j)
+        return minimise(objective, x0, lower_j, upper_j, mask, max_iterations=max_iterations).value
 
-    return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(points)))
+    return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(points), jnp.asarray(frozen)))
 
 
-def scan_1d(objective, start, lower, upper, ranges, n_points, do_profile) -> tuple[np.ndarray, np.ndarray]:
-    """For every free coefficient j: grid (F, P) and chi2 (F, P) with coefficient j set and the others profiled."""
+def scan_grids(start: np.ndarray, ranges, n_points: int, pairs: list[tuple[int, int]]):
+    """All scan points at once: 1D grids for every coefficient, then P x P grids for every pair.
+
+    Returns points (M, F), frozen masks (M, F), the 1D grids (F, P) and the 2D axes [(P,), (P,)] per pair.
+    """
     lo, hi = ranges
     F = start.size
-    grids = np.linspace(lo, hi, n_points).T                       # (F, P)
-    chi2 = np.empty((F, n_points))
+    grids = np.linspace(lo, hi, n_points).T                           # (F, P)
+    points, frozen, axes = [], [], []
     for j in range(F):
-        points = np.repeat(start[None, :], n_points, axis=0)
-        points[:, j] = grids[j]
-        frozen = np.zeros(F, bool)
-        frozen[j] = True
-        chi2[j] = profile(objective, start, lower, upper, points, frozen, do_profile)
-    return grids, chi2
+        block = np.repeat(start[None, :], n_points, axis=0)
+        block[:, j] = grids[j]
+        mask = np.zeros((n_points, F), bool)
+        mask[:, j] = True
+        points.append(block)
+        frozen.append(mask)
+    for i, j in pairs:
+        axis_i, axis_j = grids[i], grids[j]
+        mesh_i, mesh_j = np.meshgrid(axis_i, axis_j, indexing="ij")
+        block = np.repeat(start[None, :], n_points * n_points, axis=0)
+        block[:, i], block[:, j] = mesh_i.ravel(), mesh_j.ravel()
+        mask = np.zeros((n_points * n_points, F), bool)
+        mask[:, [i, j]] = True
+        points.append(block)
+        frozen.append(mask)
+        axes.append((axis_i, axis_j))
+    return np.concatenate(points), np.concatenate(frozen), grids, axes
 
 
-def scan_2d(objective, start, lower, upper, ranges, pair: tuple[int, int], n_points,
-            do_profile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grid axes (P,), (P,) and chi2 (P, P) (first index: first coefficient) for one pair of free indices."""
-    (lo, hi), (i, j) = ranges, pair
-    axis_i, axis_j = np.linspace(lo[i], hi[i], n_points), np.linspace(lo[j], hi[j], n_points)
-    mesh_i, mesh_j = np.meshgrid(axis_i, axis_j, indexing="ij")
-    points = np.repeat(start[None, :], n_points * n_points, axis=0)
-    points[:, i], points[:, j] = mesh_i.ravel(), mesh_j.ravel()
-    frozen = np.zeros(start.size, bool)
-    frozen[[i, j]] = True
+def run_scans(objective, start, lower, upper, ranges, n_points, pairs, do_profile):
+    """1D profiles (F, P) of every coefficient and 2D profiles (K, P, P) of ``pairs``, as one batch."""
+    points, frozen, grids, axes = scan_grids(start, ranges, n_points, pairs)
     chi2 = profile(objective, start, lower, upper, points, frozen, do_profile)
-    return axis_i, axis_j, chi2.reshape(n_points, n_points)
+    F = start.size
+    chi2_1d = chi2[:F * n_points].reshape(F, n_points)
+    chi2_2d = chi2[F * n_points:].reshape(len(pairs), n_points, n_points)
+    return grids, chi2_1d, axes, chi2_2d
 
 
 def interval_from_scan(grid: np.ndarray, chi2: np.ndarray, delta: float) -> tuple[float, float]:

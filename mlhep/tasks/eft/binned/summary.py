@@ -25,7 +25,12 @@ def summarise(problem: BinnedProblem, config: BinnedConfig, best: np.ndarray, an
            "datasets/order": np.array(problem.orders)}
     best_full = cmap.full(best)
     out["best_fit"] = best_full
-    if samples is not None:
+    if samples is not None and len(samples) < 2:      # one replica: no spread to quote
+        full = cmap.full(np.asarray(samples))
+        out["mean"], out["std"] = full.mean(axis=0), np.full(len(cmap.names), np.nan)
+        out["bounds68"] = out["bounds95"] = np.full((len(cmap.names), 2), np.nan)
+        out["correlation"] = _correlation(analytic.covariance)
+    elif samples is not None:
         full = cmap.full(np.asarray(samples))
         out["mean"], out["std"] = full.mean(axis=0), full.std(axis=0, ddof=1)
         out["bounds68"] = np.percentile(full, [15.865, 84.135], axis=0).T

@@ -31,6 +31,8 @@ class TheoryConfig:
     mu_f_fixed: float = option(91.1876, "factorisation scale in GeV when mu_f is 'fixed'", gt=1.5)
     pdf: Literal["lh_toy_evolved", "lh_toy_q0"] = option(
         "lh_toy_evolved", "Les Houches toy PDF evolved with eko to mu_f, or unevolved at Q0 = sqrt(2) GeV")
+    pdf_order: Literal["LO", "NLO"] = option("LO", "perturbative order of the toy's DGLAP evolution (LO matches "
+                                             "the LO partonic cross sections; NLO takes long the first time)")
     m_tt_max: float = option(3000.0, "upper edge of the m_tt range of the measurement in GeV", gt=0)
 
 
@@ -50,10 +52,11 @@ class TrainingConfig:
 
 @dataclass
 class NetworkConfig:
-    """The network (NN_alpha(x), NN_beta(x)) on standardised (log m_tt, y_tt)."""
+    """The network (NN_alpha(x), NN_beta(x)) on standardised (log m_tt, y_tt[, beta_t])."""
 
     hidden: list[int] = option([16, 16], "hidden-layer widths")
     activation: Literal[tuple(ACTIVATIONS)] = option("tanh", "hidden activation")
+    threshold_feature: bool = option(True, "add the top velocity beta_t = sqrt(1 - 4 m_t^2/m_tt^2) as an input")
 
 
 @dataclass

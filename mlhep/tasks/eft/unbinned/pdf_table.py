@@ -15,7 +15,6 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 PDF_SOURCES = ("lh_toy_evolved", "lh_toy_q0")
 
@@ -73,36 +72,25 @@ def default_x_grid(x_min: float, n: int = 400) -> np.ndarray:
     return np.concatenate([low, np.linspace(0.1, 1.0, n - n_log)])
 
 
-def build_pdf_table(source: str, scales: np.ndarray, x_min: float) -> PdfTable:
-    """Tabulate ``source`` (one of ``PDF_SOURCES``) at ``scales`` (GeV, ascending) on ``default_x_grid``."""
+def build_pdf_table(source: str, scales: np.ndarray, x_min: float, order: str = "LO") -> PdfTable:
+    """Tabulate ``source`` (one of ``PDF_SOURCES``) at ``scales`` (GeV, ascending) on ``default_x_grid``;
+    ``order`` of the DGLAP evolution for the evolved source."""
     x = default_x_grid(x_min)
     scales = np.atleast_1d(np.asarray(scales, dtype=float))
     if source == "lh_toy_q0":
         xf = lh_toy_unevolved_q0(x)[None]
         scales = scales[:1]
     elif source == "lh_toy_evolved":
-        xf = _evolved_toy(scales, x)
+        xf = _evolved_toy(scales, x, order)
     else:
         raise ValueError(f"unknown PDF source {source!r} (valid: {', '.join(PDF_SOURCES)})")
     return PdfTable(jnp.log(jnp.asarray(x)), jnp.log(jnp.asarray(scales)), jnp.asarray(xf))
 
 
-def _evolved_toy(scales: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """x f of the eko-evolved toy at each scale on grid ``x``: (n_q, 13, n_x).
-
-    Evolved on a coarser grid by ``mlhep.physics.lh_toy`` and interpolated to ``x`` with cubic splines in
-    log x (x f -> 0 at x = 1 is imposed by the last grid point).
-    """
+def _evolved_toy(scales: np.ndarray, x: np.ndarray, order: str) -> np.ndarray:
+    """x f of the eko-evolved toy (``mlhep.physics.lh_toy``, LO or NLO evolution) at each scale on grid ``x``:
+    (n_q, 13, n_x). The evolution runs once per machine and is cached on disk by ``mlhep.physics.evolution``."""
     from mlhep.physics.lh_toy import lh_toy_at
 
-    coarse = np.concatenate([np.geomspace(x[0], 0.1, 30, endpoint=False), np.linspace(0.1, 0.99, 20)])
-    out = np.empty((len(scales), 13, len(x)))
-    for k, q in enumerate(scales):
-        values = np.asarray(lh_toy_at(float(q), coarse), dtype=float).reshape(13, len(coarse))
-        spline = CubicSpline(np.log(coarse), values, axis=1)
-        inside = x <= coarse[-1]
-        out[k][:, inside] = spline(np.log(x[inside]))
-        # between the last node and x = 1: linear fall to zero
-        tail = ~inside
-        out[k][:, tail] = values[:, -1:] * (1 - x[tail]) / (1 - coarse[-1])
-    return out
+    out = np.asarray(lh_toy_at([float(q) for q in scales], x, order=order), dtype=float)
+    return out.reshape(len(scales), 13, len(x))

@@ -110,7 +110,7 @@ def build_spectrum(config: UnbinnedConfig) -> Spectrum:
     """Tabulate the PDF and integrate the spectrum on the (t, u) cells of ``config.grid``."""
     th, col, grid = config.theory, config.collider, config.grid
     x_min = 0.5 * (2.0 * th.m_t / col.sqrts) ** 2
-    pdf = build_pdf_table(th.pdf, pdf_scales(config), x_min)
+    pdf = build_pdf_table(th.pdf, pdf_scales(config), x_min, th.pdf_order)
     t_edges = np.linspace(np.log(2.0 * th.m_t), np.log(th.m_tt_max), grid.n_m + 1)
     u_edges = np.linspace(-1.0, 1.0, grid.n_y + 1)
     spectrum = Spectrum(pdf, col.sqrts, th.m_t, th.alpha_s, th.vev, th.lambda_np, th.mu_f, th.mu_f_fixed,

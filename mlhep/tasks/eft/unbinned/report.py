@@ -30,13 +30,14 @@ def report_unbinned(results) -> str:
              f"L x eff = {float(s['setup/luminosity']):g} fb^-1 x {float(s['setup/efficiency']):g}",
              f"sigma(c) = {sigma[0]:.2f} {sigma[1]:+.2f} c {sigma[2]:+.3f} c^2 pb inside the m_tt range; "
              f"nu_SM = {float(s['sigma/nu_sm']):.5g} events",
+             f"normalisation nuisance: {_normalisation(s)}",
              "", "Asimov (SM expectation) intervals, q(c) = -2 Delta ln L < chi2_1 quantile:"]
     header = f"  {'fit':38s}" + "".join(f"{f'{lv:.0%} CL':>34s}" for lv in levels)
     lines.append(header)
     rows = [("exact unbinned", [_interval(b) for b in s["bounds/exact"]]),
             (f"learned unbinned ({n_rep} replicas, med±sd)",
              [_spread_interval(r["bounds/learned"][:, k]) for k in range(len(levels))]),
-            ("learned ratio, exact rate (med±sd)",
+            ("diagnostic: learned r + exact nu(c)",
              [_spread_interval(r["bounds/learned_exact_rate"][:, k]) for k in range(len(levels))]),
             (f"binned Poisson ({_n_bins(s)} bins)", [_interval(b) for b in s["bounds/binned"]])]
     for name, cells in rows:
@@ -67,6 +68,13 @@ def report_unbinned(results) -> str:
                      for k in range(len(levels))]
             lines.append(f"  {name:38s}" + "".join(f"{c:>34s}" for c in cells))
     return "\n".join(lines)
+
+
+def _normalisation(summary) -> str:
+    mode = str(summary.get("setup/normalisation", "fixed"))
+    if mode == "constrained":
+        return f"constrained (Gaussian, {float(summary['setup/normalisation_uncertainty']):.1%}), profiled"
+    return {"fixed": "none (rate known exactly)", "free": "free, profiled (shape-only bounds)"}.get(mode, mode)
 
 
 def _n_bins(summary) -> int:

@@ -34,7 +34,9 @@ def run_unbinned(config: UnbinnedConfig, ctx: RunContext) -> Outputs:
     ctx.log(f"unbinned: {len(samples)} samples of {tr.n_events} events "
             f"(acceptance {min(s.acceptance for s in samples):.2f}, envelope violations "
             f"{sum(s.violations for s in samples)}) in {time.perf_counter() - start:.1f} s")
-    model = RatioModel.for_sample(config.network.hidden, config.network.activation, samples[0].events)
+    net = config.network
+    model = RatioModel.for_sample(net.hidden, net.activation, samples[0].events,
+                                  config.theory.m_t if net.threshold_feature else None)
     rho = spectrum.expected_events(np.array(tr.c_values)) / nu_sm
     trainable = build_trainable(model, samples[0].events, [s.events for s in samples[1:]], tr.c_values, rho,
                                 tr.validation_fraction, tr.bootstrap, tr.batch_size)
@@ -44,15 +46,26 @@ def run_unbinned(config: UnbinnedConfig, ctx: RunContext) -> Outputs:
     outputs.summary["events/acceptance"] = np.array([s.acceptance for s in samples])
     outputs.summary["events/envelope_violations"] = np.array([s.violations for s in samples])
     outputs.train = result
+    leaving = [k for k, v in {**outputs.summary, **outputs.replicas}.items()
+               if k.startswith(("bounds/", "pseudo/bounds")) and np.any(np.isnan(v))]
+    if leaving:
+        ctx.log(f"unbinned: warning: intervals leave the c scan range (NaN) in {', '.join(leaving)}; "
+                f"widen {KEY}.bounds.c_min/c_max")
+    ctx.log(f"unbinned: exact 95% CL interval [{outputs.summary['bounds/exact'][1][0]:+.4g}, "
+            f"{outputs.summary['bounds/exact'][1][1]:+.4g}]; learned (median over replicas) "
+            f"[{np.nanmedian(outputs.replicas['bounds/learned'][:, 1, 0]):+.4g}, "
+            f"{np.nanmedian(outputs.replicas['bounds/learned'][:, 1, 1]):+.4g}]")
     return outputs
 
 
 def _spectrum(config: UnbinnedConfig, ctx: RunContext) -> Spectrum:
+    if config.theory.pdf == "lh_toy_q0":
+        return build_spectrum(config)
     try:
         return build_spectrum(config)
-    except ImportError as err:
-        raise ctx.fail(f"{KEY}.theory.pdf", f"the evolved toy PDF is not available ({err}); "
-                       "use 'lh_toy_q0' (unevolved, scale independent)") from None
+    except Exception as err:   # eko missing, evolution failure: name the key and the fallback
+        raise ctx.fail(f"{KEY}.theory.pdf", f"the eko-evolved toy PDF could not be built ({type(err).__name__}: "
+                       f"{err}); use 'lh_toy_q0' (unevolved, scale independent)") from None
 
 
 def normalisation(config: UnbinnedConfig) -> dict:
@@ -61,7 +74,8 @@ def normalisation(config: UnbinnedConfig) -> dict:
 
 
 def scan_grid(config: UnbinnedConfig, spectrum: Spectrum) -> np.ndarray:
-    """The c scan: the runcard's range, or (c_min = c_max = 0) four times the exact 95% CL half-width."""
+    """The c scan: the runcard's range, or (c_min = c_max) from -4 to 4 times the exact Asimov 95% CL half-width
+    (doubled until q at both ends exceeds twice the 95% threshold)."""
     b = config.bounds
     if b.c_min != b.c_max:
         return np.linspace(b.c_min, b.c_max, b.n_scan)
@@ -121,6 +135,8 @@ def evaluate(config: UnbinnedConfig, spectrum: Spectrum, model: RatioModel, para
         "setup/sqrts": config.collider.sqrts,
         "setup/luminosity": config.collider.luminosity,
         "setup/efficiency": config.collider.efficiency,
+        "setup/normalisation": config.bounds.normalisation,
+        "setup/normalisation_uncertainty": config.bounds.normalisation_uncertainty,
         "sigma/sm_lin_quad_pb": spectrum.sigma,
         "sigma/nu_sm": float(spectrum.expected_events(0.0)),
         "bounds/exact": B.intervals(c_grid, q_exact),

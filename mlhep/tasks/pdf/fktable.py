@@ -1,0 +1,181 @@
+"""FK tables for DIS: yadism coefficient functions x eko evolution, per dataset and perturbative order.
+
+An FK table maps the fitted PDF at Q0 to the observable of every data point (Ball et al., arXiv:1001.2312):
+
+    T_i = sum_{a, k} FK[i, a, k] * x f_a(x_k, Q0),     a in FIT_BASIS, x_k on fit_xgrid().
+
+yadism (Candido, Hekhorn, Magni, Rossi, arXiv:2401.15187) gives per point i the coefficients C[i, p, j] with
+T_i = sum_order a_s(Q_i)^order sum_{p, j} C_order[i, p, j] f_p(x_j, Q_i^2) (mu_F = mu_R = Q, f not x f), and
+:mod:`mlhep.physics.evolution` gives x f_p(x_j, Q_i) = sum E[Q_i, p, j, a, k] x f_a(x_k, Q0); so
+FK[i] = sum_{p, j} (C[i, p, j] / x_j) E[Q_i, p, j, :, :].
+
+Observables (yadism names): F2 of BCDMS and SLAC as ``F2_total`` with photon exchange only; NMC's reduced cross
+section as ``XSHERANC_total`` with photon exchange; HERA NC as ``XSHERANC_total`` (gamma + Z, lepton charge
+from the dataset), HERA CC as ``XSHERACC_total``. Proton target, theory of :mod:`theorycard`.
+
+Rows follow the *original* data order (``DataSet.mask`` selects the rows of the fitted points); rows of points
+below Q0 (Q^2 < 2.72 GeV^2, always cut) or beyond ``max_points`` are NaN.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlhep.errors import DataError
+from mlhep.physics import evolution
+from mlhep.physics.evolution import FIT_BASIS, fit_xgrid  # noqa: F401  (part of this module's API)
+from mlhep.tasks.pdf import commondata
+from mlhep.tasks.pdf.theorycard import card_hash, theory_card
+
+ORDERS = ("LO", "NLO", "NNLO")
+CHUNK = 32  # data points whose evolution operators are interpolated at once (~60 MB)
+
+
+@dataclass(frozen=True)
+class FKTable:
+    """``table`` (n_all, 7, nx): observable_i = sum_{a,k} table[i, a, k] * x f_a(x_k, q0)."""
+
+    dataset: str
+    order: str
+    xgrid: np.ndarray
+    table: np.ndarray
+    q0: float
+    theory: dict
+
+    def rows(self, mask: np.ndarray) -> np.ndarray:
+        """The rows of the points kept by ``mask`` (n_all,) bool; DataError if any of them was not computed."""
+        if mask.shape != (self.table.shape[0],):
+            raise DataError(f"FK table of {self.dataset} has {self.table.shape[0]} rows, mask has {mask.shape}")
+        rows = self.table[mask]
+        if np.isnan(rows).any():
+            raise DataError(f"FK table of {self.dataset} ({self.order}) lacks some selected points (built with "
+                            f"--max-points or below Q0); rebuild: {build_command(self.dataset, self.order)}")
+        return rows
+
+
+def fktable_cache(cache: Path | None = None) -> Path:
+    """``cache`` or ``$MLHEP_CACHE/fktables`` (default ``~/.cache/mlhep/fktables``)."""
+    return Path(cache) if cache is not None else evolution.cache_root() / "fktables"
+
+
+def fktable_path(dataset: str, order: str, cache: Path | None = None) -> Path:
+    return fktable_cache(cache) / f"{dataset}-{order}-{card_hash(theory_card(order))}.npz"
+
+
+def build_command(dataset: str, order: str, cache: Path | None = None) -> str:
+    where = f" --cache {cache}" if cache is not None else ""
+    return f"python scripts/build_fk_tables.py --datasets {dataset} --order {order}{where}"
+
+
+def load_fktable(dataset: str, order: str, cache: Path | None = None) -> FKTable:
+    """Read a built FK table; :class:`DataError` with the command to build it if it is not there."""
+    if order not in ORDERS:
+        raise DataError(f"unknown perturbative order '{order}' (valid: {', '.join(ORDERS)})")
+    path = fktable_path(dataset, order, cache)
+    if not path.is_file():
+        raise DataError(f"no FK table for {dataset} at {order} in {path.parent}; build it with: "
+                        f"{build_command(dataset, order, cache)}")
+    with np.load(path, allow_pickle=False) as stored:
+        import json
+
+        return FKTable(dataset, order, stored["xgrid"], stored["table"], float(stored["q0"]),
+                       json.loads(str(stored["theory"])))
+
+
+def yadism_observables(name: str, kinematics: dict, xgrid: np.ndarray) -> dict:
+    """The yadism observables card for the points ``kinematics`` (x, Q2, y) of dataset ``name``."""
+    process = commondata._observable_metadata(name)[1]["process_type"]
+    observable = name.rsplit("_", 1)[-1]
+    projectile = commondata.SUPPORTED.get(name, {}).get("projectile", -1)
+    if process == "DIS_CC":
+        kind, exchange = "XSHERACC_total", "CC"
+    elif name.startswith("HERA_"):
+        kind, exchange = "XSHERANC_total", "NC"
+    elif observable.endswith("SIGMARED"):
+        kind, exchange = "XSHERANC_total", "EM"
+    elif observable.endswith("F2"):
+        kind, exchange = "F2_total", "EM"
+    else:
+        raise DataError(f"no DIS theory for observable '{observable}' of {name}")
+    points = [dict(x=float(x), Q2=float(q2), y=float(y))
+              for x, q2, y in zip(kinematics["x"], kinematics["Q2"], kinematics["y"])]
+    return dict(PolarizationDIS=0.0, ProjectileDIS="positron" if projectile > 0 else "electron",
+                PropagatorCorrection=0.0, TargetDIS="proton", prDIS=exchange, NCPositivityCharge=None,
+                interpolation_is_log=True, interpolation_polynomial_degree=evolution.INTERPOLATION_DEGREE,
+                interpolation_xgrid=[float(x) for x in xgrid], observables={kind: points})
+
+
+def yadism_theory(theory: dict) -> dict:
+    """The card with the few yadism-only keys (no scale-variation terms, DIS order = evolution order)."""
+    return dict(theory, PTODIS=theory["PTO"], FONLLParts="full", n3lo_cf_variation=0, RenScaleVar=False,
+                FactScaleVar=False)
+
+
+def coefficient_tables(theory: dict, observables: dict) -> np.ndarray:
+    """yadism at mu = Q: (n, 13 PIDS, nx) coefficients on x f (a_s powers included)."""
+    import yadism
+
+    yadism.log.silent_mode = True
+    output = yadism.run_yadism(yadism_theory(theory), observables)
+    results = next(iter(output[k] for k in observables["observables"]))
+    xgrid = np.asarray(observables["interpolation_xgrid"])
+    q = np.sqrt([r.Q2 for r in results])
+    a_s = alpha_s_over_4pi(theory, q)
+    out = np.zeros((len(results), 13, len(xgrid)))
+    for i, result in enumerate(results):
+        for (o_s, o_em, o_lnr, o_lnf), (values, _errors) in result.orders.items():
+            if o_em == 0 and o_lnr == 0 and o_lnf == 0:
+                out[i] += a_s[i] ** o_s * np.asarray(values)[1:]  # drop the photon PDF
+    return out / xgrid
+
+
+def alpha_s_over_4pi(theory: dict, q) -> np.ndarray:
+    """a_s = alpha_s/(4 pi) at scales q (GeV) with the active flavours of the ZM-VFNS (eko's couplings)."""
+    q = np.atleast_1d(np.asarray(q, dtype=float))
+    return np.exp(evolution._log_alpha_s(theory, q, [evolution.nf_at(v, theory) for v in q]))
+
+
+def compute_fktable(name: str, order: str, max_points: int | None = None, xgrid=None, nodes=None,
+                    eko_cache: Path | None = None, log=print) -> FKTable:
+    """Run yadism for the points of ``name`` (all of them with Q >= Q0, or the first ``max_points``) and combine."""
+    theory = theory_card(order)
+    xgrid = fit_xgrid() if xgrid is None else np.asarray(xgrid, dtype=float)
+    data = commondata.load_dataset(name, q2min=0.0, w2min=0.0)  # all points, original order
+    kin = data.kinematics
+    n_all = len(data.central)
+    wanted = kin["Q2"] >= theory["Q0"] ** 2
+    if max_points is not None:
+        wanted &= np.arange(n_all) < max_points
+    index = np.flatnonzero(wanted)
+    table = np.full((n_all, len(FIT_BASIS), len(xgrid)), np.nan)
+    if index.size == 0:
+        return FKTable(name, order, xgrid, table, theory["Q0"], theory)
+    start = time.perf_counter()
+    node_list, node_ops = evolution.node_operators(theory, xgrid, eko_cache, nodes)
+    t_eko = time.perf_counter() - start
+    observables = yadism_observables(name, {k: kin[k][index] for k in ("x", "Q2", "y")}, xgrid)
+    coefficients = coefficient_tables(theory, observables)
+    t_yadism = time.perf_counter() - start - t_eko
+    q = np.sqrt(kin["Q2"][index])
+    for lo in range(0, len(index), CHUNK):
+        ops = evolution._interpolate(theory, node_list, node_ops, q[lo:lo + CHUNK])
+        table[index[lo:lo + CHUNK]] = np.einsum("ipj,ipjak->iak", coefficients[lo:lo + CHUNK], ops)
+    log(f"{name} {order}: {index.size}/{n_all} points, eko {t_eko:.1f} s, yadism {t_yadism:.1f} s, "
+        f"total {time.perf_counter() - start:.1f} s")
+    return FKTable(name, order, xgrid, table, theory["Q0"], theory)
+
+
+def save_fktable(fk: FKTable, cache: Path | None = None) -> Path:
+    """Write ``fk`` atomically to its cache file and return the path."""
+    import json
+
+    path = fktable_path(fk.dataset, fk.order, cache)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, xgrid=fk.xgrid, table=fk.table, q0=fk.q0,
+                        theory=json.dumps(fk.theory, sort_keys=True), dataset=fk.dataset, order=fk.order)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,108 @@
+"""``task: pdf-fit``: an NNPDF4.0-style neural-network PDF fit to DIS data, all replicas as one JAX program.
+
+setup reads NNPDF commondata and FK tables (``commondata``, ``fktable``), the trainable is ``PdfTrainable``,
+evaluate stores per-replica PDFs, predictions and chi2s, run adds the LHAPDF6 export, report and plot read a
+results file and apply the postfit selection over the whole (possibly merged) ensemble.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mlhep.errors import DataError
+from mlhep.task import Outputs, RunContext, Task, TrainResult
+from mlhep.tasks.pdf.config import PdfFitConfig
+from mlhep.tasks.pdf.evaluate import evaluate_replicas, output_xgrid, summary
+from mlhep.tasks.pdf.model import PdfModel
+from mlhep.tasks.pdf.problem import DatasetArrays, PdfProblem, build_problem
+from mlhep.tasks.pdf.trainable import PdfTrainable
+
+KINEMATICS = ("x", "Q2", "y")
+
+
+class PdfFitTask(Task):
+    name = "pdf-fit"
+    description = "NNPDF4.0-style neural-network PDF fit to DIS data (FK tables, t0 chi2, MC replicas)"
+    Config = PdfFitConfig
+
+    def setup(self, config: PdfFitConfig, ctx: RunContext) -> PdfProblem:
+        from mlhep.tasks.pdf import commondata, fktable
+
+        cache = ctx.resolve(config.theory.fktables) if config.theory.fktables else None
+        arrays, q0, theory = [], None, None
+        for i, spec in enumerate(config.data.datasets):
+            key = f"data.datasets[{i}].name"
+            try:
+                ds = commondata.load_dataset(spec.name, spec.variant, config.data.q2min, config.data.w2min)
+                fk = fktable.load_fktable(spec.name, config.theory.order, cache)
+                rows = fk.rows(ds.mask)
+            except DataError as err:
+                raise ctx.fail(key, str(err)) from None
+            if len(ds.central) == 0:
+                raise ctx.fail(key, f"no point of {spec.name} survives q2min = {config.data.q2min}, "
+                                    f"w2min = {config.data.w2min}")
+            if q0 is not None and abs(fk.q0 - q0) > 1e-9:
+                raise ctx.fail(key, f"FK table has Q0 = {fk.q0} GeV, the others {q0} GeV: rebuild with one theory")
+            q0, theory = fk.q0, fk.theory
+            kin = {k: np.asarray(ds.kinematics[k]) for k in KINEMATICS if k in ds.kinematics}
+            arrays.append(DatasetArrays(spec.name, ds.uncertainties, rows, fk.xgrid, spec.frac, kin))
+        if not arrays:
+            raise ctx.fail("data.datasets", "no dataset given")
+        ctx.log(f"pdf-fit: {len(arrays)} datasets, {sum(len(a.uncertainties.central) for a in arrays)} points "
+                f"after cuts, FK tables at {config.theory.order}, Q0 = {q0} GeV")
+        try:
+            return build_problem(arrays, config.t0.source, q0, theory, ctx.seed)
+        except np.linalg.LinAlgError as err:
+            raise ctx.fail("data.datasets", f"covariance matrix is not positive definite ({err})") from None
+
+    def trainable(self, problem: PdfProblem, config: PdfFitConfig) -> PdfTrainable:
+        return PdfTrainable(problem, PdfModel.from_config(config.model), config.positivity, config.integrability)
+
+    def evaluate(self, problem: PdfProblem, config: PdfFitConfig, result: TrainResult) -> Outputs:
+        trainable = self.trainable(problem, config)
+        x_out = output_xgrid(config.output_grid.xmin, config.output_grid.points)
+        rep = evaluate_replicas(trainable, result.params, result.replica_ids, x_out)
+        predictions = rep.pop("prediction")
+        for name, sl in zip(problem.names, problem.slices()):
+            rep[f"prediction/{name}"] = predictions[:, sl]
+        summ = summary(problem, x_out)
+        from mlhep.physics.evolution import PIDS, fit_basis_to_flavours
+        rep["pdf/q0/flavour"] = fit_basis_to_flavours(rep["pdf/q0/basis"])
+        summ["pdf/pids"] = np.array(PIDS)
+        if problem.theory is not None and config.output_grid.q_values:
+            from mlhep.physics.evolution import evolve
+            xf_fk = _xf_on_fk_grid(trainable, result.params)
+            rep["pdf/evolved"] = evolve(xf_fk, problem.xgrid, config.output_grid.q_values, problem.theory,
+                                        xgrid_out=x_out)
+            summ["pdf/q"] = np.array(config.output_grid.q_values, dtype=float)
+        summ["q0"] = np.array(problem.q0)
+        return Outputs(replicas=rep, summary=summ)
+
+    def run(self, config: PdfFitConfig, ctx: RunContext) -> Outputs:
+        problem = self.setup(config, ctx)
+        trainable = self.trainable(problem, config)
+        result = ctx.train(trainable)
+        outputs = self.evaluate(problem, config, result)
+        outputs.train = result
+        if config.lhapdf.name and problem.theory is not None:
+            from mlhep.tasks.pdf.export import export_lhapdf
+            path = export_lhapdf(trainable, result.params, outputs, config, ctx.workdir)
+            outputs.files["lhapdf"] = path
+            ctx.log(f"pdf-fit: LHAPDF6 set written to {path}")
+        return outputs
+
+    def report(self, results) -> str:
+        from mlhep.tasks.pdf.report import report
+        return report(results)
+
+    def plot(self, results, outdir: Path) -> list[Path]:
+        from mlhep.tasks.pdf.plots import plot_all
+        return plot_all(results, Path(outdir))
+
+
+def _xf_on_fk_grid(trainable: PdfTrainable, params) -> np.ndarray:
+    import jax
+    import jax.numpy as jnp
+    return np.asarray(jax.jit(jax.vmap(trainable.model.xf, in_axes=(0, None)))(
+        params, jnp.asarray(trainable.problem.xgrid)))

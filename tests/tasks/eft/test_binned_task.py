@@ -1,0 +1,78 @@
+"""eft-fit binned end to end through the ``mlhep`` command on a toy SMEFiT database made by the test."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from fixtures.smefit_toy import write_toy_database
+
+from mlhep.io.results import Results
+
+CARD = """\
+task: eft-fit
+seed: 11
+replicas: 12
+mode: binned
+binned:
+  database: {db}
+  datasets: [TOY_A, TOY_B, TOY_C]
+  fit: {fit}
+  use_quadratic: {quadratic}
+  coefficients:
+    Oa: {{min: -5, max: 5}}
+    Ob: {{min: -5, max: 5}}
+    Oc: {{constrain: [{{Oa: -1.0}}]}}
+  scan: {{points: 11, pairs: [[Oa, Ob]]}}
+"""
+
+
+def write_card(tmp_path: Path, fit="replicas", quadratic="false", db="db") -> Path:
+    write_toy_database(tmp_path / "db", {"Oa": 0.4, "Ob": -0.3, "Oc": -0.4}, quadratic=True, noise_seed=0)
+    card = tmp_path / f"eft-{fit}.yaml"
+    card.write_text(CARD.format(db=db, fit=fit, quadratic=quadratic))
+    return card
+
+
+def test_replica_fit_report_and_plots(tmp_path, run_cli):
+    card = write_card(tmp_path, quadratic="true")
+    code, out, err = run_cli("fit", card, "-o", tmp_path / "fit.h5", "--quiet")
+    assert code == 0, err
+    res = Results.read(tmp_path / "fit.h5")
+    assert res.task == "eft-fit" and res.summary["mode"] == "binned"
+    np.testing.assert_array_equal(res.replicas["replica_id"], np.arange(12))
+    coefficients = res.replicas["coefficients"]
+    assert coefficients.shape == (12, 3)
+    np.testing.assert_allclose(coefficients[:, 2], -coefficients[:, 0])      # the constraint Oc = -Oa
+    code, out, err = run_cli("report", tmp_path / "fit.h5", "--plot", tmp_path / "plots")
+    assert code == 0, err
+    assert "Monte Carlo replicas" in out and "TOY_A" in out and "(fixed/constrained)" in out
+    assert "Fisher information" in out and "converged: 12/12" in out
+    for name in ("eft_binned_1d.png", "eft_binned_2d.png"):
+        assert (tmp_path / "plots" / name).stat().st_size > 5000
+
+
+def test_replica_blocks_merge_to_the_full_fit(tmp_path, run_cli):
+    card = write_card(tmp_path)
+    assert run_cli("fit", card, "-o", tmp_path / "all.h5", "--quiet")[0] == 0
+    assert run_cli("fit", card, "-o", tmp_path / "a.h5", "--replicas", "0:5", "--quiet")[0] == 0
+    assert run_cli("fit", card, "-o", tmp_path / "b.h5", "--replicas", "5:12", "--quiet")[0] == 0
+    blocks = np.concatenate([Results.read(tmp_path / f"{b}.h5").replicas["coefficients"] for b in "ab"])
+    np.testing.assert_allclose(blocks, Results.read(tmp_path / "all.h5").replicas["coefficients"], rtol=1e-9)
+
+
+def test_scan_mode_report(tmp_path, run_cli):
+    for fit, expected in (("scan", "profile chi2 scans"),):
+        card = write_card(tmp_path, fit=fit)
+        code, _, err = run_cli("fit", card, "-o", tmp_path / f"{fit}.h5", "--quiet")
+        assert code == 0, err
+        code, out, err = run_cli("report", tmp_path / f"{fit}.h5", "--plot", tmp_path / fit)
+        assert code == 0 and expected in out, err
+        assert (tmp_path / fit / "eft_binned_2d.png").exists()
+
+
+def test_bad_dataset_is_reported_with_its_line(tmp_path, run_cli):
+    card = write_card(tmp_path)
+    card.write_text(card.read_text().replace("TOY_C]", "TOY_Z]"))
+    code, _, err = run_cli("fit", card, "-o", tmp_path / "x.h5", "--quiet")
+    assert code == 2
+    assert f"{card}:7:" in err and "binned.datasets[2]" in err and "unknown dataset 'TOY_Z'" in err
