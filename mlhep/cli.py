@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as exc:
         click.echo(f"mlhep: {exc}; continue with the same command and --resume", err=True)
         return 130
+    except KeyboardInterrupt:  # outside training (set-up, evaluation): nothing was written
+        click.echo("mlhep: interrupted; no results written", err=True)
+        return 130
     except MlhepError as exc:
         click.echo(f"mlhep: error: {exc}", err=True)
         return exc.exit_code

@@ -22,28 +22,38 @@ def build(datasets: list[str], order: str, cache: Path | None = None, max_points
           force: bool = False, xgrid=None, nodes=None, eko_cache: Path | None = None) -> dict[str, str]:
     """Build and save the FK tables; returns per dataset 'built', 'cached' or the error message.
 
-    ``xgrid``, ``nodes`` and ``eko_cache`` override the fit x-grid, the eko scales and the eko cache (tests).
+    All yadism runs come first, then the eko node operators (computed once per order, or read from the cache)
+    are contracted with them. ``xgrid``, ``nodes`` and ``eko_cache`` override the fit x-grid, the eko scales
+    and the eko cache (tests).
     """
-    status = {}
+    status, coefficients = {}, {}
     for name in datasets:
         path = fktable.fktable_path(name, order, cache)
         if path.is_file() and not force and max_points is None:
             print(f"{name} {order}: already built ({path})", flush=True)
             status[name] = "cached"
             continue
-        start = time.perf_counter()
         try:
-            fk = fktable.compute_fktable(name, order, max_points=max_points, xgrid=xgrid, nodes=nodes,
-                                         eko_cache=eko_cache, log=lambda m: print(m, flush=True))
-            fktable.save_fktable(fk, cache)
+            coefficients[name] = fktable.dis_coefficients(name, order, max_points, xgrid)
         except Exception as err:  # noqa: BLE001 - report any failure by dataset name, never fake a table
             traceback.print_exc()
-            status[name] = f"FAILED: {type(err).__name__}: {err}"
+            status[name] = f"FAILED (yadism): {type(err).__name__}: {err}"
             print(f"{name} {order}: {status[name]}", flush=True)
             continue
-        status[name] = "built"
-        print(f"{name} {order}: built in {time.perf_counter() - start:.1f} s -> {fktable.fktable_path(name, order, cache)}",
-              flush=True)
+        c = coefficients[name]
+        print(f"{name} {order}: yadism {c.index.size}/{c.n_all} points in {c.seconds:.1f} s", flush=True)
+    for name, c in coefficients.items():
+        start = time.perf_counter()
+        try:
+            fk = fktable.combine(c, nodes, eko_cache)
+            path = fktable.save_fktable(fk, cache)
+        except Exception as err:  # noqa: BLE001
+            traceback.print_exc()
+            status[name] = f"FAILED (evolution): {type(err).__name__}: {err}"
+            print(f"{name} {order}: {status[name]}", flush=True)
+            continue
+        status[name] = f"built (yadism {c.seconds:.1f} s, evolution {time.perf_counter() - start:.1f} s)"
+        print(f"{name} {order}: {status[name]} -> {path}", flush=True)
     return status
 
 

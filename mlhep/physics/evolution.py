@@ -17,16 +17,17 @@ Node operators are cached on disk under ``$MLHEP_CACHE/eko`` (default ``~/.cache
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-
-from mlhep.tasks.pdf.theorycard import EVOLUTION_METHODS, card_hash, eko_theory
 
 PIDS = (-6, -5, -4, -3, -2, -1, 21, 1, 2, 3, 4, 5, 6)
 FIT_BASIS = ("Sigma", "g", "V", "V3", "V8", "T3", "T8")
@@ -35,6 +36,30 @@ NODES_PER_PATCH = 7
 INTERPOLATION_DEGREE = 4
 
 log = logging.getLogger(__name__)
+
+
+def card_hash(card: dict) -> str:
+    """Short stable hash of a card (or of any JSON-able dict), used in cache file names."""
+    text = json.dumps(card, sort_keys=True, default=float)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def eko_theory(card: dict) -> dict:
+    """The eko (>= 0.14) theory card of an NNPDF-style ``card``; the top threshold is removed if MaxNfPdf < 6."""
+    ratios = [card["kcThr"], card["kbThr"], card["ktThr"] if card.get("MaxNfPdf", 6) >= 6 else math.inf]
+    return dict(
+        order=[card["PTO"] + 1, card["QED"]],
+        couplings=dict(alphas=card["alphas"], alphaem=card["alphaqed"], ref=(card["Qref"], card["nfref"])),
+        heavy=dict(masses=[[card[m], math.nan] for m in ("mc", "mb", "mt")], masses_scheme=card["HQ"],
+                   matching_ratios=ratios),
+        xif=card["XIF"],
+        n3lo_ad_variation=(0, 0, 0, 0, 0, 0, 0),
+        matching_order=[card["PTO"], 0],
+        use_fhmruvv=True,
+    )
+
+
+EVOLUTION_METHODS = {"EXA": "iterate-exact", "EXP": "iterate-expanded", "TRN": "truncated"}
 
 
 def cache_root() -> Path:
@@ -170,16 +195,33 @@ def node_operators(theory: dict | None = None, xgrid=None, cache: Path | None = 
     key = evolution_key(theory, xgrid, nodes)
     folder = Path(cache) if cache is not None else cache_root() / "eko"
     path = folder / f"nodes-{theory.get('ID', 'theory')}-{key}.npz"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = path.with_suffix(".lock")
+    _wait_for_other_process(lock, path)
     if path.is_file():
         with np.load(path) as stored:
             return nodes, stored["operators"]
     log.info("running eko for %d nodes (cached afterwards in %s)", len(nodes), path)
-    operators = run_eko(theory, xgrid, nodes)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, operators=operators, q=np.array([q for q, _ in nodes]), nf=np.array([n for _, n in nodes]))
-    tmp.replace(path)
+    lock.write_text(str(os.getpid()))
+    try:
+        operators = run_eko(theory, xgrid, nodes)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, operators=operators, q=np.array([q for q, _ in nodes]), nf=np.array([n for _, n in nodes]))
+        tmp.replace(path)
+    finally:
+        lock.unlink(missing_ok=True)
     return nodes, operators
+
+
+def _wait_for_other_process(lock: Path, path: Path, poll: float = 5.0) -> None:
+    """If another live process holds ``lock`` (it is computing ``path``), wait until it is done."""
+    while lock.is_file() and not path.is_file():
+        try:
+            os.kill(int(lock.read_text().strip()), 0)
+        except (ValueError, ProcessLookupError, PermissionError, FileNotFoundError):
+            return  # stale lock
+        log.info("waiting for process %s computing %s", lock.read_text().strip(), path.name)
+        time.sleep(poll)
 
 
 def _log_alpha_s(theory: dict, qs: Sequence[float], nfs: Sequence[int]) -> np.ndarray:

@@ -83,7 +83,9 @@ def commondata_path() -> Path:
     return Path(nnpdf_data.__file__).parent / "commondata"
 
 
+@functools.lru_cache(maxsize=64)
 def _load_yaml(path: Path) -> dict:
+    """Parsed YAML file (cached: the HERA uncertainty files take seconds to parse); do not mutate the result."""
     with open(path, encoding="utf-8") as stream:
         return yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 

@@ -138,9 +138,22 @@ def alpha_s_over_4pi(theory: dict, q) -> np.ndarray:
     return np.exp(evolution._log_alpha_s(theory, q, [evolution.nf_at(v, theory) for v in q]))
 
 
-def compute_fktable(name: str, order: str, max_points: int | None = None, xgrid=None, nodes=None,
-                    eko_cache: Path | None = None, log=print) -> FKTable:
-    """Run yadism for the points of ``name`` (all of them with Q >= Q0, or the first ``max_points``) and combine."""
+@dataclass(frozen=True)
+class Coefficients:
+    """yadism's part of an FK table: rows ``index`` (of n_all) at scales ``q`` (GeV), (n, 13, nx) on x f."""
+
+    dataset: str
+    order: str
+    n_all: int
+    index: np.ndarray
+    q: np.ndarray
+    xgrid: np.ndarray
+    values: np.ndarray
+    seconds: float
+
+
+def dis_coefficients(name: str, order: str, max_points: int | None = None, xgrid=None) -> Coefficients:
+    """Run yadism for the points of ``name`` with Q >= Q0 (all of them, or those among the first ``max_points``)."""
     theory = theory_card(order)
     xgrid = fit_xgrid() if xgrid is None else np.asarray(xgrid, dtype=float)
     data = commondata.load_dataset(name, q2min=0.0, w2min=0.0)  # all points, original order
@@ -150,22 +163,37 @@ def compute_fktable(name: str, order: str, max_points: int | None = None, xgrid=
     if max_points is not None:
         wanted &= np.arange(n_all) < max_points
     index = np.flatnonzero(wanted)
-    table = np.full((n_all, len(FIT_BASIS), len(xgrid)), np.nan)
-    if index.size == 0:
-        return FKTable(name, order, xgrid, table, theory["Q0"], theory)
     start = time.perf_counter()
-    node_list, node_ops = evolution.node_operators(theory, xgrid, eko_cache, nodes)
-    t_eko = time.perf_counter() - start
-    observables = yadism_observables(name, {k: kin[k][index] for k in ("x", "Q2", "y")}, xgrid)
-    coefficients = coefficient_tables(theory, observables)
-    t_yadism = time.perf_counter() - start - t_eko
-    q = np.sqrt(kin["Q2"][index])
-    for lo in range(0, len(index), CHUNK):
-        ops = evolution._interpolate(theory, node_list, node_ops, q[lo:lo + CHUNK])
-        table[index[lo:lo + CHUNK]] = np.einsum("ipj,ipjak->iak", coefficients[lo:lo + CHUNK], ops)
-    log(f"{name} {order}: {index.size}/{n_all} points, eko {t_eko:.1f} s, yadism {t_yadism:.1f} s, "
-        f"total {time.perf_counter() - start:.1f} s")
-    return FKTable(name, order, xgrid, table, theory["Q0"], theory)
+    values = np.zeros((0, 13, len(xgrid)))
+    if index.size:
+        observables = yadism_observables(name, {k: kin[k][index] for k in ("x", "Q2", "y")}, xgrid)
+        values = coefficient_tables(theory, observables)
+    return Coefficients(name, order, n_all, index, np.sqrt(kin["Q2"][index]), xgrid, values,
+                        time.perf_counter() - start)
+
+
+def combine(coefficients: Coefficients, nodes=None, eko_cache: Path | None = None) -> FKTable:
+    """Contract yadism's coefficients with the eko evolution from Q0 to each point's scale."""
+    theory = theory_card(coefficients.order)
+    table = np.full((coefficients.n_all, len(FIT_BASIS), len(coefficients.xgrid)), np.nan)
+    if coefficients.index.size:
+        node_list, node_ops = evolution.node_operators(theory, coefficients.xgrid, eko_cache, nodes)
+        for lo in range(0, len(coefficients.index), CHUNK):
+            ops = evolution._interpolate(theory, node_list, node_ops, coefficients.q[lo:lo + CHUNK])
+            rows = coefficients.index[lo:lo + CHUNK]
+            table[rows] = np.einsum("ipj,ipjak->iak", coefficients.values[lo:lo + CHUNK], ops)
+    return FKTable(coefficients.dataset, coefficients.order, coefficients.xgrid, table, theory["Q0"], theory)
+
+
+def compute_fktable(name: str, order: str, max_points: int | None = None, xgrid=None, nodes=None,
+                    eko_cache: Path | None = None, log=print) -> FKTable:
+    """:func:`dis_coefficients` then :func:`combine`, with a timing line through ``log``."""
+    start = time.perf_counter()
+    coefficients = dis_coefficients(name, order, max_points, xgrid)
+    fk = combine(coefficients, nodes, eko_cache)
+    log(f"{name} {order}: {coefficients.index.size}/{coefficients.n_all} points, yadism "
+        f"{coefficients.seconds:.1f} s, total {time.perf_counter() - start:.1f} s")
+    return fk
 
 
 def save_fktable(fk: FKTable, cache: Path | None = None) -> Path:

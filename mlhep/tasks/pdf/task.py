@@ -30,18 +30,24 @@ class PdfFitTask(Task):
         from mlhep.tasks.pdf import commondata, fktable
 
         cache = ctx.resolve(config.theory.fktables) if config.theory.fktables else None
-        arrays, q0, theory = [], None, None
-        for i, spec in enumerate(config.data.datasets):
-            key = f"data.datasets[{i}].name"
+        loaded = []
+        for i, spec in enumerate(config.data.datasets):      # every name is checked before any FK table is read
             try:
                 ds = commondata.load_dataset(spec.name, spec.variant, config.data.q2min, config.data.w2min)
+            except DataError as err:
+                raise ctx.fail(f"data.datasets[{i}].name", str(err)) from None
+            if len(ds.central) == 0:
+                raise ctx.fail(f"data.datasets[{i}].name", f"no point of {spec.name} survives q2min = "
+                                                           f"{config.data.q2min}, w2min = {config.data.w2min}")
+            loaded.append(ds)
+        arrays, q0, theory = [], None, None
+        for i, (spec, ds) in enumerate(zip(config.data.datasets, loaded)):
+            key = f"data.datasets[{i}].name"
+            try:
                 fk = fktable.load_fktable(spec.name, config.theory.order, cache)
                 rows = fk.rows(ds.mask)
             except DataError as err:
                 raise ctx.fail(key, str(err)) from None
-            if len(ds.central) == 0:
-                raise ctx.fail(key, f"no point of {spec.name} survives q2min = {config.data.q2min}, "
-                                    f"w2min = {config.data.w2min}")
             if q0 is not None and abs(fk.q0 - q0) > 1e-9:
                 raise ctx.fail(key, f"FK table has Q0 = {fk.q0} GeV, the others {q0} GeV: rebuild with one theory")
             q0, theory = fk.q0, fk.theory

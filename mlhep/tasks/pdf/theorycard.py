@@ -20,9 +20,7 @@ arXiv:2109.02653 sec. 3) except where stated:
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
+from mlhep.physics.evolution import EVOLUTION_METHODS, card_hash, eko_theory  # noqa: F401  (re-exported)
 
 ORDERS = {"LO": 0, "NLO": 1, "NNLO": 2}
 
@@ -48,27 +46,3 @@ def theory_card(order: str = "NLO") -> dict:
     card["ID"] = f"mlhep-nnpdf40pch-{order}"
     card["Comments"] = f"{order} perturbative-charm NNPDF4.0-like theory, see mlhep.tasks.pdf.theorycard"
     return card
-
-
-def card_hash(card: dict) -> str:
-    """Short stable hash of a card (or of any JSON-able dict), used in cache file names."""
-    text = json.dumps(card, sort_keys=True, default=float)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def eko_theory(card: dict) -> dict:
-    """The eko (>= 0.14) theory card of an NNPDF-style ``card``; the top threshold is removed if MaxNfPdf < 6."""
-    ratios = [card["kcThr"], card["kbThr"], card["ktThr"] if card.get("MaxNfPdf", 6) >= 6 else math.inf]
-    return dict(
-        order=[card["PTO"] + 1, card["QED"]],
-        couplings=dict(alphas=card["alphas"], alphaem=card["alphaqed"], ref=(card["Qref"], card["nfref"])),
-        heavy=dict(masses=[[card[m], math.nan] for m in ("mc", "mb", "mt")], masses_scheme=card["HQ"],
-                   matching_ratios=ratios),
-        xif=card["XIF"],
-        n3lo_ad_variation=(0, 0, 0, 0, 0, 0, 0),
-        matching_order=[card["PTO"], 0],
-        use_fhmruvv=True,
-    )
-
-
-EVOLUTION_METHODS = {"EXA": "iterate-exact", "EXP": "iterate-expanded", "TRN": "truncated"}

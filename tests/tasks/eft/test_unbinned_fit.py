@@ -73,6 +73,19 @@ def test_learned_bounds_within_ten_percent_of_exact_and_binned_not_stronger(fit)
     assert np.all(exact[1, 1] - exact[1, 0] > width[0])         # 95% wider than 68%
 
 
+def test_shape_only_bounds_are_weaker_and_binned_weaker_still(fit):
+    """Profiling a free normalisation leaves the shape information alone: wider than with the rate, and the
+    15-bin Poisson fit is weaker than the exact unbinned one. (The learned shape-only bounds need larger
+    samples: 0.99 of the exact width with 60k events per sample, see the example runcard.)"""
+    s, r = fit[0].summary, fit[0].replicas
+    width = lambda b: b[..., 1] - b[..., 0]  # noqa: E731
+    shape_exact, shape_binned = s["shape_only/bounds_exact"], s["shape_only/bounds_binned"]
+    assert np.all(width(shape_exact) > 3 * width(s["bounds/exact"]))
+    assert np.all(width(shape_binned) > width(shape_exact))
+    assert r["shape_only/bounds_learned"].shape == (2, 2, 2)
+    assert np.all(np.isfinite(r["shape_only/bounds_learned"]))
+
+
 def test_results_file_report_and_plots(fit, tmp_path, capsys):
     results, _, out = fit
     assert str(results.summary["mode"]) == "unbinned"

@@ -73,9 +73,11 @@ def dataset(kind: str, x: np.ndarray, rng: np.random.Generator, stat: float = 0.
     return DatasetArrays(kind, unc, table, XGRID, frac, {"x": x})
 
 
-def closure_datasets(seed: int = 0, fluctuate: bool = True) -> list[DatasetArrays]:
+def closure_datasets(seed: int = 0, fluctuate: bool = True, stat_scale: float = 1.0) -> list[DatasetArrays]:
+    """F2p, F2d, xF3 and dF2 pseudo-measurements of the LH toy (level 1 if ``fluctuate``)."""
     rng = np.random.default_rng(seed)
-    return [dataset("F2p", np.logspace(-4, np.log10(0.7), 60), rng, fluctuate=fluctuate),
-            dataset("F2d", np.logspace(-2, np.log10(0.7), 40), rng, fluctuate=fluctuate),
-            dataset("xF3", np.logspace(-2, np.log10(0.7), 40), rng, stat=0.05, fluctuate=fluctuate),
-            dataset("dF2", np.logspace(-4, -1, 30), rng, stat=0.03, fluctuate=fluctuate)]
+    s = stat_scale
+    return [dataset("F2p", np.logspace(-4, np.log10(0.7), 60), rng, stat=0.02 * s, fluctuate=fluctuate),
+            dataset("F2d", np.logspace(-2, np.log10(0.7), 40), rng, stat=0.02 * s, fluctuate=fluctuate),
+            dataset("xF3", np.logspace(-2, np.log10(0.7), 40), rng, stat=0.05 * s, fluctuate=fluctuate),
+            dataset("dF2", np.logspace(-4, -1, 30), rng, stat=0.03 * s, fluctuate=fluctuate)]

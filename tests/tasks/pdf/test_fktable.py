@@ -42,7 +42,7 @@ def built(tmp_path_factory):
                              eko_cache=cache / "eko")
     status |= _script().build([DATASET], "NLO", cache, max_points=N_POINTS, xgrid=XGRID, nodes=NODES,
                               eko_cache=cache / "eko")
-    assert set(status.values()) == {"built"}
+    assert all(s.startswith("built") for s in status.values()), status
     return cache
 
 

@@ -68,12 +68,15 @@ def ratio_accuracy(spectrum: Spectrum, alpha: np.ndarray, beta: np.ndarray, c_va
     a_x, b_x = exact_on_cells(spectrum)
     w = np.where(bulk, spectrum.cell_sigma[0], 0.0)
     w = w / w.sum()
-    out = {"mean": [], "q90": [], "max": []}
+    w_tail = np.where(bulk, 0.0, spectrum.cell_sigma[0])
+    w_tail = w_tail / max(w_tail.sum(), 1e-300)
+    out = {"mean": [], "q90": [], "max": [], "tail_mean": []}
     for c in np.asarray(c_values, dtype=float):
         dev = np.abs((1 + c * alpha + c * c * beta) / (1 + c * a_x + c * c * b_x) - 1.0)
         out["mean"].append(np.sum(dev * w, axis=(1, 2)))
         out["q90"].append(np.quantile(dev[:, bulk], 0.9, axis=1))
         out["max"].append(np.max(dev[:, bulk], axis=1))
+        out["tail_mean"].append(np.sum(dev * w_tail, axis=(1, 2)))
     result = {k: np.stack(v, axis=1) for k, v in out.items()}
     result["alpha"] = np.sum(np.abs(alpha - a_x) * w, axis=(1, 2)) / np.sum(np.abs(a_x) * w)
     return result

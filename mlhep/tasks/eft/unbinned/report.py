@@ -48,15 +48,33 @@ def report_unbinned(results) -> str:
     lines.append("  width / exact width:  learned " + ", ".join(f"{x:.3f}" for x in learned_w / exact_w)
                  + ";  binned " + ", ".join(f"{x:.3f}" for x in binned_w / exact_w))
 
+    if "shape_only/bounds_exact" in s:
+        lines += ["", "Shape only (free normalisation, profiled), Asimov:"]
+        shape = [("exact unbinned", [_interval(b) for b in s["shape_only/bounds_exact"]]),
+                 (f"learned unbinned ({n_rep} replicas, med±sd)",
+                  [_spread_interval(r["shape_only/bounds_learned"][:, k]) for k in range(len(levels))]),
+                 (f"binned Poisson ({_n_bins(s)} bins)", [_interval(b) for b in s["shape_only/bounds_binned"]])]
+        for name, cells in shape:
+            lines.append(f"  {name:38s}" + "".join(f"{c:>34s}" for c in cells))
+        ex = _width(np.asarray(s["shape_only/bounds_exact"]))
+        lines.append("  width / exact width:  learned " + ", ".join(
+            f"{x:.3f}" for x in np.nanmedian(_width(np.asarray(r["shape_only/bounds_learned"])), axis=0) / ex)
+            + ";  binned " + ", ".join(f"{x:.3f}" for x in _width(np.asarray(s["shape_only/bounds_binned"])) / ex))
+
     c_values = np.asarray(s["accuracy/c_values"])
     lines += ["", f"Learned ratio r = 1 + c NN_alpha + c^2 NN_beta vs exact, over the bulk "
                   f"({float(s['accuracy/bulk_fraction']):.0%} of sigma_SM), median over replicas:"]
     for k, c in enumerate(c_values):
         lines.append(f"  c = {c:+g}: mean |r/r_exact - 1| = {np.median(r['accuracy/ratio_mean'][:, k]):.2%}, "
                      f"90% quantile {np.median(r['accuracy/ratio_q90'][:, k]):.2%}, "
-                     f"max {np.median(r['accuracy/ratio_max'][:, k]):.2%}")
+                     f"max {np.median(r['accuracy/ratio_max'][:, k]):.2%}"
+                     + (f"; outside the bulk: mean {np.median(r['accuracy/ratio_tail_mean'][:, k]):.2%}"
+                        if "accuracy/ratio_tail_mean" in r else ""))
     lines.append(f"  alpha: mean |alpha - alpha_exact| / mean |alpha_exact| = "
                  f"{np.median(r['accuracy/alpha']):.2%}")
+    if "training/loss_at_exact_ratio" in s and getattr(results, "train", None):
+        lines.append(f"  cross-entropy: best validation loss median {np.median(results.train['best_valid']):.5f}, "
+                     f"at the exact ratio (expectation) {float(s['training/loss_at_exact_ratio']):.5f}")
     if "pseudo/bounds_exact" in s:
         lines += ["", f"{len(s['pseudo/n_events'])} SM pseudo-experiments: median interval (median width):"]
         pe = [("exact unbinned", np.asarray(s["pseudo/bounds_exact"])),

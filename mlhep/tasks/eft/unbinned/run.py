@@ -12,7 +12,7 @@ from mlhep.tasks.eft.unbinned.config import UnbinnedConfig
 from mlhep.tasks.eft.unbinned.events import sample_events
 from mlhep.tasks.eft.unbinned.model import RatioModel
 from mlhep.tasks.eft.unbinned.physics import Spectrum, build_spectrum
-from mlhep.tasks.eft.unbinned.training import build_trainable
+from mlhep.tasks.eft.unbinned.training import build_trainable, loss_floor
 from mlhep.tasks.eft.unbinned.validate import check_config, check_pseudo_experiments
 
 KEY = "unbinned"
@@ -45,6 +45,8 @@ def run_unbinned(config: UnbinnedConfig, ctx: RunContext) -> Outputs:
     outputs = evaluate(config, spectrum, model, result.params, rng)
     outputs.summary["events/acceptance"] = np.array([s.acceptance for s in samples])
     outputs.summary["events/envelope_violations"] = np.array([s.violations for s in samples])
+    outputs.summary["training/loss_at_exact_ratio"] = loss_floor(
+        np.array(tr.c_values), spectrum.cell_sigma[0], *E.exact_on_cells(spectrum))
     outputs.train = result
     leaving = [k for k, v in {**outputs.summary, **outputs.replicas}.items()
                if k.startswith(("bounds/", "pseudo/bounds")) and np.any(np.isnan(v))]
@@ -73,28 +75,45 @@ def normalisation(config: UnbinnedConfig) -> dict:
     return {"normalisation": config.bounds.normalisation, "delta": config.bounds.normalisation_uncertainty}
 
 
-def scan_grid(config: UnbinnedConfig, spectrum: Spectrum) -> np.ndarray:
+def scan_grid(config: UnbinnedConfig, spectrum: Spectrum, norm: dict | None = None) -> np.ndarray:
     """The c scan: the runcard's range, or (c_min = c_max) from -4 to 4 times the exact Asimov 95% CL half-width
-    (doubled until q at both ends exceeds twice the 95% threshold)."""
+    (doubled until q at both ends exceeds twice the 95% threshold); ``norm`` overrides the normalisation."""
     b = config.bounds
-    if b.c_min != b.c_max:
+    norm = normalisation(config) if norm is None else norm
+    if b.c_min != b.c_max and norm == normalisation(config):
         return np.linspace(b.c_min, b.c_max, b.n_scan)
     a_x, b_x = E.exact_on_cells(spectrum)
     p = spectrum.cell_sigma[0] / spectrum.sigma[0]
     half = np.sqrt(B.thresholds()[-1] / (spectrum.expected_events(0.0) * np.sum(p * a_x ** 2)))
     for _ in range(20):
         grid = np.linspace(-4 * half, 4 * half, b.n_scan)
-        q = B.profile(B.asimov_unbinned(spectrum, grid, a_x, b_x, rate="exact", **normalisation(config)))
+        q = B.profile(B.asimov_unbinned(spectrum, grid, a_x, b_x, rate="exact", **norm))
         if min(q[0], q[-1]) > 2 * B.thresholds()[-1]:
             return grid
         half *= 2
     return grid
 
 
+def shape_only_bounds(config: UnbinnedConfig, spectrum: Spectrum, alpha: np.ndarray, beta: np.ndarray,
+                      bin_sigma: np.ndarray) -> tuple[dict, dict]:
+    """Asimov intervals with a free normalisation (the shape information alone): exact, learned (alpha, beta
+    (R, n_m, n_y)) and binned, for comparison with the runcard's normalisation choice."""
+    free = {"normalisation": "free", "delta": 0.0}
+    grid = scan_grid(config, spectrum, free)
+    a_x, b_x = E.exact_on_cells(spectrum)
+    q_exact = B.profile(B.asimov_unbinned(spectrum, grid, a_x, b_x, rate="exact", **free))
+    q_learned = B.profile(B.asimov_unbinned(spectrum, grid, alpha, beta, rate="learned", **free))
+    q_binned = B.profile(B.binned(grid, bin_sigma, spectrum.rate_per_pb, **free))
+    return ({"shape_only/bounds_learned": B.intervals(grid, q_learned)},
+            {"shape_only/bounds_exact": B.intervals(grid, q_exact),
+             "shape_only/bounds_binned": B.intervals(grid, q_binned)})
+
+
 def evaluate(config: UnbinnedConfig, spectrum: Spectrum, model: RatioModel, params, rng: np.random.Generator
              ) -> Outputs:
     """Ratios, accuracies, q(c) scans and intervals of the exact, learned (per replica) and binned fits."""
-    c_grid = scan_grid(config, spectrum)
+    norm = normalisation(config)
+    c_grid = scan_grid(config, spectrum, norm)
     a_x, b_x = E.exact_on_cells(spectrum)
     a_l, b_l = E.on_cells(model, params, spectrum)
     bulk = E.bulk_mask(spectrum.cell_sigma[0], config.grid.bulk_fraction)
@@ -102,7 +121,6 @@ def evaluate(config: UnbinnedConfig, spectrum: Spectrum, model: RatioModel, para
     accuracy = E.ratio_accuracy(spectrum, a_l, b_l, accuracy_c, bulk)
     bin_sigma = B.bin_sigma(spectrum, config.binning.m_tt_edges, config.binning.abs_y_tt_edges)
 
-    norm = normalisation(config)
     q_exact = B.profile(B.asimov_unbinned(spectrum, c_grid, a_x, b_x, rate="exact", **norm))
     q_learned = B.profile(B.asimov_unbinned(spectrum, c_grid, a_l, b_l, rate="learned", **norm))
     q_learned_exact_rate = B.profile(B.asimov_unbinned(spectrum, c_grid, a_l, b_l, rate="exact", **norm))
@@ -127,6 +145,7 @@ def evaluate(config: UnbinnedConfig, spectrum: Spectrum, model: RatioModel, para
         "accuracy/ratio_mean": accuracy["mean"],
         "accuracy/ratio_q90": accuracy["q90"],
         "accuracy/ratio_max": accuracy["max"],
+        "accuracy/ratio_tail_mean": accuracy["tail_mean"],
         "accuracy/alpha": accuracy["alpha"],
     }
     summary = {
@@ -156,6 +175,10 @@ def evaluate(config: UnbinnedConfig, spectrum: Spectrum, model: RatioModel, para
         "binning/m_tt_edges": np.array(config.binning.m_tt_edges, dtype=float),
         "binning/abs_y_tt_edges": np.array(config.binning.abs_y_tt_edges, dtype=float),
     }
+    if config.bounds.normalisation != "free":
+        shape_replicas, shape_summary = shape_only_bounds(config, spectrum, a_l, b_l, bin_sigma)
+        replicas.update(shape_replicas)
+        summary.update(shape_summary)
     if config.bounds.pseudo_experiments:
         from mlhep.tasks.eft.unbinned.pseudo import pseudo_experiment_bounds
         pe_replicas, pe_summary = pseudo_experiment_bounds(config, spectrum, model, params, c_grid, bin_sigma,

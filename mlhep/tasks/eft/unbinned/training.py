@@ -93,10 +93,10 @@ def build_trainable(model: RatioModel, sm_events: np.ndarray, eft_events: list[n
                           n_valid, bootstrap, batch_size)
 
 
-def loss_floor(rho: np.ndarray, c_values: np.ndarray, sm_cells: np.ndarray, alpha: np.ndarray,
-               beta: np.ndarray) -> float:
-    """The loss at the exact ratio, sum_k E_SM[r_k log(1 + 1/r_k) + log(1 + r_k)], from SM cell probabilities
-    ``sm_cells`` and exact ``alpha``, ``beta`` on the same cells (a yardstick for the trained loss)."""
+def loss_floor(c_values: np.ndarray, sm_cells: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> float:
+    """The expected loss at the exact ratio, sum_k E_SM[r_k log(1 + 1/r_k) + log(1 + r_k)] (using
+    rho_k E_EFT_k[f] = E_SM[r_k f]), from SM cell cross sections ``sm_cells`` and exact ``alpha``, ``beta`` on the
+    same cells: the minimum of the population loss, a yardstick for the trained one."""
     p = sm_cells / sm_cells.sum()
     total = 0.0
     for c in np.asarray(c_values):
