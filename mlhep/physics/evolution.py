@@ -8,10 +8,10 @@ linear operators on that grid; here they are rotated so that
 
 eko's operators act on f, not on x f, hence the factor x_j / x_k. Computing an operator costs about a minute per
 target scale (NLO, 50 x points, one core), so eko is run once per theory on a fixed set of *nodes* per
-flavour-number patch and the operator at any other Q is a cubic spline in ln a_s(Q) through the nodes of its
-patch (never across a heavy-quark threshold; a_s from eko's own coupling evolution). At LO the Mellin-space
-operator is exactly exp(-gamma_0/beta_0 ln(a_s/a_s0)), so the spline is exact up to its smooth higher-order
-corrections; the tests measure the accuracy against direct eko runs (< 1e-4 relative).
+flavour-number patch (uniform in u = ln ln(Q^2/0.04 GeV^2), close to ln 1/a_s) and the operator at any other
+Q is the polynomial in u through all nodes of its patch (never across a heavy-quark threshold). At LO the
+Mellin-space operator is exp(-gamma_0/beta_0 ln(a_s/a_s0)), an entire function of ln a_s, for which polynomial
+interpolation on uniform nodes converges fast; the tests measure the accuracy against direct eko runs.
 Node operators are cached on disk under ``$MLHEP_CACHE/eko`` (default ``~/.cache/mlhep/eko``) by a hash of
 (x-grid, nodes, theory card).
 """
@@ -34,6 +34,7 @@ FIT_BASIS = ("Sigma", "g", "V", "V3", "V8", "T3", "T8")
 Q_MAX = 1.0e5  # GeV: upper end of the node grid (LHAPDF grids of NNPDF stop there too)
 NODES_PER_PATCH = 7
 INTERPOLATION_DEGREE = 4
+LAMBDA2 = 0.04  # GeV^2, only sets the scale variable of the node grid and of the interpolation
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +130,14 @@ def nf_at(q: float, theory: dict) -> int:
 
 
 def node_grid(theory: dict, q_max: float = Q_MAX, per_patch: int = NODES_PER_PATCH) -> list[tuple[float, int]]:
-    """Scales (GeV, nf) where eko is run: per patch between Q0 and q_max, points uniform in ln ln(Q^2/0.04)."""
+    """Scales (GeV, nf) where eko is run: per patch between Q0 and q_max, uniform in :func:`_scale_variable`."""
     q0 = theory["Q0"]
     edges = [q0] + [t for t in _thresholds(theory) if q0 < t < q_max] + [q_max]
     nodes = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         nf = nf_at(lo, theory)
-        u = np.linspace(math.log(math.log(lo**2 / 0.04)), math.log(math.log(hi**2 / 0.04)), per_patch)
-        nodes += [(float(math.sqrt(0.04 * math.exp(math.exp(v)))), nf) for v in u]
+        u = np.linspace(math.log(math.log(lo**2 / LAMBDA2)), math.log(math.log(hi**2 / LAMBDA2)), per_patch)
+        nodes += [(float(math.sqrt(LAMBDA2 * math.exp(math.exp(v)))), nf) for v in u]
         nodes[-per_patch] = (lo, nf)
         nodes[-1] = (hi, nf)
     return nodes
@@ -184,6 +185,12 @@ def evolution_key(theory: dict, xgrid, nodes) -> str:
     return card_hash(relevant)
 
 
+def node_cache_path(theory: dict, xgrid, nodes, cache: Path | None = None) -> Path:
+    """Cache file of the node operators of (theory, xgrid, nodes); it exists once eko has run for them."""
+    folder = Path(cache) if cache is not None else cache_root() / "eko"
+    return folder / f"nodes-{theory.get('ID', 'theory')}-{evolution_key(theory, xgrid, nodes)}.npz"
+
+
 def node_operators(theory: dict | None = None, xgrid=None, cache: Path | None = None, nodes=None):
     """Nodes (list of (Q, nf)) and their operators (n_nodes, 13, nx, 7, nx), from the disk cache if present.
 
@@ -192,9 +199,8 @@ def node_operators(theory: dict | None = None, xgrid=None, cache: Path | None = 
     theory = _default_theory(theory)
     xgrid = fit_xgrid() if xgrid is None else np.asarray(xgrid, dtype=float)
     nodes = node_grid(theory) if nodes is None else [(float(q), int(nf)) for q, nf in nodes]
-    key = evolution_key(theory, xgrid, nodes)
-    folder = Path(cache) if cache is not None else cache_root() / "eko"
-    path = folder / f"nodes-{theory.get('ID', 'theory')}-{key}.npz"
+    path = node_cache_path(theory, xgrid, nodes, cache)
+    folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     lock = path.with_suffix(".lock")
     _wait_for_other_process(lock, path)
@@ -233,8 +239,18 @@ def _log_alpha_s(theory: dict, qs: Sequence[float], nfs: Sequence[int]) -> np.nd
     return np.log([couplings.a_s(q**2, nf) for q, nf in zip(qs, nfs)])
 
 
+def _scale_variable(q) -> np.ndarray:
+    """u = ln ln(Q^2 / Lambda^2), Lambda^2 = 0.04 GeV^2: close to ln(1/a_s), the variable of the LO solution."""
+    return np.log(np.log(np.asarray(q, dtype=float) ** 2 / LAMBDA2))
+
+
 def _interpolate(theory: dict, nodes, operators, q_values: Sequence[float]) -> np.ndarray:
-    from scipy.interpolate import CubicSpline
+    """Operators at ``q_values``: per flavour patch, the polynomial through all its nodes in :func:`_scale_variable`.
+
+    The nodes are uniform in that variable; a global polynomial beats a cubic spline by an order of magnitude
+    here (leave-one-out test on the LO nodes: <= 1.5e-3 with a node removed, vs 1.4e-2 for a cubic spline).
+    """
+    from scipy.interpolate import BarycentricInterpolator
 
     node_q = np.array([q for q, _ in nodes])
     node_nf = np.array([nf for _, nf in nodes])
@@ -246,10 +262,9 @@ def _interpolate(theory: dict, nodes, operators, q_values: Sequence[float]) -> n
     out = np.empty((len(q_values),) + operators.shape[1:])
     for nf in np.unique(nfs):
         in_patch = node_nf == nf
-        x_nodes = -_log_alpha_s(theory, node_q[in_patch], node_nf[in_patch])  # increasing
-        spline = CubicSpline(x_nodes, operators[in_patch], axis=0)
+        polynomial = BarycentricInterpolator(_scale_variable(node_q[in_patch]), operators[in_patch], axis=0)
         wanted = nfs == nf
-        out[wanted] = spline(-_log_alpha_s(theory, q_values[wanted], nfs[wanted]))
+        out[wanted] = polynomial(_scale_variable(q_values[wanted]))
     return out
 
 

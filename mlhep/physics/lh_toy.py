@@ -60,6 +60,13 @@ def lh_toy(x) -> np.ndarray:
     return out
 
 
+def lh_cache_ready(order: str = "NLO") -> bool:
+    """True if the eko node operators of the toy at ``order`` are in the cache (else the first call runs eko)."""
+    from mlhep.physics.evolution import node_cache_path
+
+    return node_cache_path(lh_theory(order), lh_xgrid(), lh_nodes(order)).is_file()
+
+
 @lru_cache(maxsize=8)
 def _operator(q_values: tuple[float, ...], xgrid_out: tuple[float, ...], order: str) -> np.ndarray:
     return evolution_operator(lh_xgrid(), q_values, lh_theory(order), xgrid_out=np.array(xgrid_out),

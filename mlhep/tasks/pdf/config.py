@@ -6,7 +6,7 @@ ranges, growing Lagrange multipliers for positivity and integrability, t0 covari
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Optional
 
 from mlhep.config import option

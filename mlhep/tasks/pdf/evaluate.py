@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlhep.tasks.pdf import chi2, constraints, postfit, sumrules
-from mlhep.tasks.pdf.model import PdfModel
 from mlhep.tasks.pdf.problem import PdfProblem
 from mlhep.tasks.pdf.trainable import PdfTrainable
 

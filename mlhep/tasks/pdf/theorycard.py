@@ -1,8 +1,8 @@
 """The QCD theory settings of the pdf-fit FK tables and of the PDF evolution.
 
 The card uses the keys of the NNPDF theory database (``nnpdf_data/theory_cards/*.yaml``), which yadism reads
-directly and eko reads through its legacy converter. Values follow NNPDF4.0 (theory 708 and siblings,
-arXiv:2109.02653 sec. 3) except where stated:
+directly; :func:`mlhep.physics.evolution.eko_theory` turns it into an eko card. Values follow NNPDF4.0
+(theory 708 and siblings, arXiv:2109.02653 sec. 3) except where stated:
 
 - alpha_s(M_Z = 91.2 GeV) = 0.118 (5 flavours), pole masses m_c = 1.51, m_b = 4.92, m_t = 172.5 GeV with matching
   at the masses (k_Thr = 1), at most 5 active flavours in PDFs and alpha_s (MaxNfPdf = MaxNfAs = 5: no top PDF);

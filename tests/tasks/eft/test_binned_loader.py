@@ -94,3 +94,19 @@ def test_coefficient_map_fixed_and_constrained():
                                "Oc": CoefficientConfig(constrain=[{"Ob": 1.0}])})
     with pytest.raises(CoefficientError, match="min = 2.0 must be below"):
         build_coefficient_map({"Oa": CoefficientConfig(min=2.0, max=1.0)})
+
+
+def test_prewhitened_chi2_equals_direct_chi2(tmp_path):
+    # The minimisers use tables pre-multiplied by L^-1; the chi2 must equal (d - t)^T C^-1 (d - t).
+    from mlhep.tasks.eft.binned.chi2 import chi2
+
+    _two_point_dataset(tmp_path)
+    for second in (CoefficientConfig(constrain=[{"Oa": 0.5}]), CoefficientConfig(value=0.7)):
+        cmap = build_coefficient_map({"Oa": CoefficientConfig(), "Ob": second})
+        problem = build_problem([load_dataset(tmp_path, "HAND", "NLO")], cmap, use_quadratic=True,
+                                use_theory_covmat=True, use_t0=True)
+        x, data = np.array([1.3]), np.array([11.0, 18.0])
+        residual = data - problem.theory(x)
+        direct = residual @ np.linalg.solve(problem.fit_covariance, residual)
+        np.testing.assert_allclose(problem.objective()(x, data), direct, rtol=1e-12)
+        np.testing.assert_allclose(chi2(problem.theory(x), data, problem.fit_cholesky), direct, rtol=1e-12)

@@ -5,7 +5,6 @@ in float64 (covariances of LHC top data have condition numbers near 1e10).
 """
 from __future__ import annotations
 
-import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
