@@ -13,14 +13,14 @@ install: $(BIN)/python  ## create .venv and install mlhep with the QCD theory st
 	$(BIN)/pip install --quiet -e ".[all]"
 
 fktables: install  ## build the DIS FK tables of the default pdf-fit once (cached in ~/.cache/mlhep)
-	$(BIN)/python scripts/build_fk_tables.py --runcard runcards/pdf-fit-dis.yaml
+	$(BIN)/python scripts/build_fk_tables.py --all-dis --order LO
 
 example: install fktables  ## set up and run the default fit (embedded runcard), then print its report
 	$(BIN)/mlhep fit -o results/default.h5
 	$(BIN)/mlhep report results/default.h5 --plot results/default-plots
 
-test: install  ## the test suite (fails when no test ran)
-	$(BIN)/python -m pytest -q -ra --durations=15
+test: fktables  ## the test suite, after installing and building the LO FK tables (fails when no test ran)
+	$(BIN)/python -m pytest -q -ra --durations=15 --timeout=900
 
 lint: install
 	$(BIN)/pip install --quiet ruff

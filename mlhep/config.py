@@ -49,4 +49,5 @@ def describe(cls: type, indent: str = "") -> list[str]:
 def _dataclass_of(cls: type, f: dataclasses.Field) -> type | None:
     import typing
     hint = typing.get_type_hints(cls)[f.name]
-    return hint if dataclasses.is_dataclass(hint) else None
+    candidates = [hint, *typing.get_args(hint)]          # Optional[X] is Union[X, None]
+    return next((c for c in candidates if dataclasses.is_dataclass(c)), None)

@@ -45,6 +45,17 @@ def replica_keys(seed: int, replica_ids: np.ndarray) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(replica_ids, dtype=jnp.uint32))
 
 
+def split_keys(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(init keys, data keys) of replica keys: what ``Trainable.init`` and ``Trainable.replica_data`` get."""
+    pairs = jax.vmap(jax.random.split)(keys)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def replica_data_keys(seed: int, replica_ids: np.ndarray) -> jax.Array:
+    """(R, 2) keys the engine hands to ``replica_data``: tasks recreate a replica's pseudo-data with them."""
+    return split_keys(replica_keys(seed, replica_ids))[1]
+
+
 def _tree_where(condition: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), new, old)
 
@@ -58,7 +69,7 @@ class _Program:
                     min_epochs=cfg.stopping.min_epochs, max_epochs=cfg.epochs)
 
         def init(key):
-            init_key, data_key = jax.random.split(key)
+            init_key, data_key = jax.random.split(key)  # the same split as split_keys
             params = trainable.init(init_key)
             data = trainable.replica_data(data_key)
             loss = jnp.asarray(trainable.train_loss(params, data, jnp.asarray(0)), dtype=jnp.float64)

@@ -33,7 +33,10 @@ def update(tracker: Tracker, params: Any, valid: jax.Array, ok: jax.Array, epoch
            patience: int, min_delta: float, min_epochs: int, max_epochs: int) -> Tracker:
     """Fold in the validation loss of ``params`` (reached at ``epoch``); inactive replicas are unchanged."""
     improved = tracker.active & ok & jnp.isfinite(valid) & (valid < tracker.best_valid - min_delta)
-    since = jnp.where(improved, 0, tracker.since_best + tracker.active.astype(tracker.since_best.dtype))
+    # Patience runs only once an acceptable point exists: a replica that never satisfies its constraints
+    # (e.g. positivity) trains to the epoch limit, and postfit discards it if it still fails.
+    counting = tracker.active & jnp.isfinite(tracker.best_valid)
+    since = jnp.where(improved, 0, tracker.since_best + counting.astype(tracker.since_best.dtype))
     exhausted = tracker.active & (since >= patience) & (epoch + 1 >= min_epochs)
     return Tracker(
         best_params=jax.tree_util.tree_map(lambda b, p: jnp.where(improved, p, b), tracker.best_params, params),

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlhep.engine.replicas import replica_data_keys
 from mlhep.tasks.pdf import chi2, constraints, postfit, sumrules
 from mlhep.tasks.pdf.problem import PdfProblem
 from mlhep.tasks.pdf.trainable import PdfTrainable
@@ -16,12 +17,6 @@ def output_xgrid(xmin: float, points: int) -> np.ndarray:
     """Half log-spaced in [xmin, 0.1), half linear in [0.1, 0.99]."""
     n_log = points // 2
     return np.concatenate([np.geomspace(xmin, 0.1, n_log, endpoint=False), np.linspace(0.1, 0.99, points - n_log)])
-
-
-def replica_data_keys(seed: int, replica_ids: np.ndarray) -> jax.Array:
-    """The keys the engine hands to ``replica_data`` (split of fold_in(PRNGKey(seed), i), second half)."""
-    from mlhep.engine.replicas import replica_keys
-    return jax.vmap(lambda k: jax.random.split(k)[1])(replica_keys(seed, replica_ids))
 
 
 def evaluate_replicas(trainable: PdfTrainable, params, replica_ids: np.ndarray, x_out: np.ndarray) -> dict:

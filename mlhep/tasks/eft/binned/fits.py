@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlhep.engine.replicas import replica_data_keys
 from mlhep.stats.pseudodata import sample_replica
 
 from .newton import minimise
@@ -46,14 +47,8 @@ def analytic_fit(problem: BinnedProblem, data: np.ndarray | None = None) -> Anal
 
 
 def replica_keys(seed: int, replica_ids: np.ndarray) -> jax.Array:
-    """The pseudo-data key of replica i, exactly as the engine derives it: ``fold_in(PRNGKey(seed), i)`` split
-    into (init, data) keys; so the Newton and the engine solvers fit the same replicas."""
-    base = jax.random.PRNGKey(seed)
-
-    def data_key(i):
-        return jax.random.split(jax.random.fold_in(base, i))[1]
-
-    return jax.vmap(data_key)(jnp.asarray(replica_ids, dtype=jnp.uint32))
+    """The engine's pseudo-data keys, so the Newton and the engine solvers fit the same replicas."""
+    return replica_data_keys(seed, replica_ids)
 
 
 def replica_data(problem: BinnedProblem, keys: jax.Array) -> jax.Array:
