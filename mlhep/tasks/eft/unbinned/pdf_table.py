@@ -20,20 +20,9 @@ PDF_SOURCES = ("lh_toy_evolved", "lh_toy_q0")
 
 
 def lh_toy_unevolved_q0(x: np.ndarray) -> np.ndarray:
-    """x f_i(x) of the Les Houches toy PDF at Q0^2 = 2 GeV^2; (n_x,) -> (13, n_x), order (-6..-1, 21, 1..6).
-
-    x u_v = 5.1072 x^0.8 (1-x)^3, x d_v = 3.06432 x^0.8 (1-x)^4, x g = 1.7 x^-0.1 (1-x)^5,
-    x dbar = 0.1939875 x^-0.1 (1-x)^6, x ubar = (1-x) x dbar, x s = x sbar = 0.2 x (ubar + dbar).
-    """
-    x = np.asarray(x, dtype=float)
-    xuv = 5.1072 * x ** 0.8 * (1 - x) ** 3
-    xdv = 3.06432 * x ** 0.8 * (1 - x) ** 4
-    xg = 1.7 * x ** -0.1 * (1 - x) ** 5
-    xdbar = 0.1939875 * x ** -0.1 * (1 - x) ** 6
-    xubar = (1 - x) * xdbar
-    xs = 0.2 * (xubar + xdbar)
-    zero = np.zeros_like(x)
-    return np.stack([zero, zero, zero, xs, xubar, xdbar, xg, xdv + xdbar, xuv + xubar, xs, zero, zero, zero])
+    """x f_i(x) of the Les Houches toy PDF at Q0^2 = 2 GeV^2; (n_x,) -> (13, n_x), order (-6..-1, 21, 1..6)."""
+    from mlhep.physics.lh_toy import lh_toy
+    return lh_toy(x)
 
 
 class PdfTable(NamedTuple):
