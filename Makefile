@@ -20,7 +20,7 @@ example: install fktables  ## set up and run the default fit (embedded runcard),
 	$(BIN)/mlhep report results/default.h5 --plot results/default-plots
 
 test: fktables  ## the test suite, after installing and building the LO FK tables (fails when no test ran)
-	$(BIN)/python -m pytest -q -ra --durations=15 --timeout=900
+	$(BIN)/python -m pytest -q -ra --durations=15 --timeout=1800
 
 lint: install
 	$(BIN)/pip install --quiet ruff
