@@ -116,7 +116,8 @@ def _split_name(name: str) -> tuple[Path, str]:
 
 
 def _unknown(name: str) -> DataError:
-    close = difflib.get_close_matches(name, list(SUPPORTED) + list(_all_commondata_names()), n=5, cutoff=0.5)
+    names = dict.fromkeys([*SUPPORTED, *_all_commondata_names()])          # ordered, without repeats
+    close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return DataError(f"unknown dataset '{name}' (supported: {', '.join(available_datasets())}){hint}")
 
