@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlhep.stats.chi2 import chi2, chi2_per_block
 from mlhep.tasks.pdf import postfit
-
-
-def _chi2(residual: np.ndarray, cov: np.ndarray) -> float:
-    return float(residual @ np.linalg.solve(cov, residual))
 
 
 def report(results) -> str:
@@ -29,13 +26,11 @@ def report(results) -> str:
         members = np.atleast_1d(summ[f"corr_groups/{group}/datasets"]).astype(int)
         mean = np.concatenate([rep[f"prediction/{names[i]}"][keep].mean(axis=0) for i in members])
         data = np.concatenate([np.asarray(summ[f"data/{names[i]}"]) for i in members])
-        edges = np.concatenate([[0], np.cumsum(ndata[members])])
         for kind in ("exp", "t0"):
             cov = np.asarray(summ[f"corr_groups/{group}/cov_{kind}"])
-            total[kind] += _chi2(mean - data, cov)
-            for j, i in enumerate(members):
-                sl = slice(edges[j], edges[j + 1])
-                per_dataset.setdefault(names[i], {})[kind] = _chi2(mean[sl] - data[sl], cov[sl, sl])
+            total[kind] += chi2(mean - data, cov)
+            for i, value in zip(members, chi2_per_block(mean - data, cov, ndata[members])):
+                per_dataset.setdefault(names[i], {})[kind] = value
         group += 1
     for name, n in zip(names, ndata):
         c = per_dataset[name]

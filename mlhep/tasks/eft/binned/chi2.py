@@ -8,6 +8,8 @@ from __future__ import annotations
 import jax.scipy.linalg as jsl
 import numpy as np
 
+from mlhep.stats.chi2 import chi2_per_block
+
 
 def chi2(theory, data, cholesky):
     """Scalar chi2 of theory (n,) against data (n,) with the lower Cholesky factor (n, n) of the covariance."""
@@ -18,13 +20,7 @@ def chi2(theory, data, cholesky):
 def chi2_per_dataset(theory: np.ndarray, data: np.ndarray, covariance: np.ndarray,
                      sizes: np.ndarray) -> np.ndarray:
     """(D,) chi2 of each dataset with its own diagonal block of the covariance (cross-correlations dropped)."""
-    out, start = [], 0
-    for size in sizes:
-        block = slice(start, start + int(size))
-        residual = data[block] - theory[block]
-        out.append(float(residual @ np.linalg.solve(covariance[block, block], residual)))
-        start += int(size)
-    return np.array(out)
+    return chi2_per_block(data - theory, covariance, sizes)
 
 
 def pulls(theory: np.ndarray, data: np.ndarray, covariance: np.ndarray) -> np.ndarray:
