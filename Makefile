@@ -12,19 +12,20 @@ $(BIN)/python:
 install: $(BIN)/python  ## create .venv and install mlhep with the QCD theory stack and test tools
 	$(BIN)/pip install --quiet -e ".[all]"
 
-fktables: install  ## build the DIS FK tables of the default pdf-fit once (cached in ~/.cache/mlhep)
+fktables: install  ## build the DIS FK tables (LO and NLO) once; cached in ~/.cache/mlhep
 	$(BIN)/python scripts/build_fk_tables.py --all-dis --order LO
+	$(BIN)/python scripts/build_fk_tables.py --all-dis --order NLO
 
 example: install fktables  ## set up and run the default fit (embedded runcard), then print its report
 	$(BIN)/mlhep fit -o results/default.h5
 	$(BIN)/mlhep report results/default.h5 --plot results/default-plots
 
-test: fktables  ## the test suite, after installing and building the LO FK tables (fails when no test ran)
+test: fktables  ## the test suite, after installing and building the FK tables (fails when no test ran)
 	$(BIN)/python -m pytest -q -ra --durations=15 --timeout=1800
 
 lint: install
 	$(BIN)/pip install --quiet ruff
-	$(BIN)/ruff check mlhep tests scripts --line-length 120
+	$(BIN)/ruff check mlhep tests scripts --line-length 120 --select E,F,W
 
 bench: install  ## benchmark tables into benchmarks/
 	$(BIN)/python scripts/bench_engine.py

@@ -139,7 +139,7 @@ def examples_command(name):
     shipped = embedded_runcards()
     if name is None:
         for stem, path in shipped.items():
-            first = next((l[1:].strip() for l in path.read_text().splitlines() if l.startswith("#")), "")
+            first = next((line[1:].strip() for line in path.read_text().splitlines() if line.startswith("#")), "")
             click.echo(f"{stem:28s} {first}")
         return
     click.echo(_runcard_path(None, name).read_text(), nl=False)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mlhep.engine import EngineConfig
 from mlhep.engine.checkpoint import Checkpoint, flatten
 from mlhep.engine.replicas import train
 from mlhep.errors import MlhepError, RunCardError

@@ -13,21 +13,18 @@ import dataclasses
 import difflib
 import functools
 import hashlib
-import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Optional
 
-from ruamel.yaml import YAML
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from mlhep.config import option
 from mlhep.engine.config import EngineConfig
 from mlhep.engine.hyperopt_config import HyperoptConfig
+from mlhep.yaml_positions import child_path, child_position, key_tokens, node_position, parse
 from mlhep.errors import RunCardError
 
 COMMON_KEYS = ("task", "seed", "replicas", "engine", "output", "description", "hyperopt")
@@ -84,10 +81,10 @@ class LoadContext:
         when it is a non-null scalar and the key otherwise (``"auto"``). Absent keys give the nearest parent."""
         inside = self.base and (key_path == self.base or key_path.startswith((self.base + ".", self.base + "[")))
         rel = key_path[len(self.base):].lstrip(".") if inside else key_path
-        node, pos = self.root, _node_position(self.root) or (0, 0)
-        tokens = _tokens(rel)
+        node, pos = self.root, node_position(self.root) or (0, 0)
+        tokens = key_tokens(rel)
         for i, token in enumerate(tokens):
-            found = _child_position(node, token)
+            found = child_position(node, token)
             if found is None:
                 break
             child, key_pos, value_pos = found
@@ -124,7 +121,7 @@ def load_runcard(path: str | Path, tasks: Mapping[str, Any]) -> RunCard:
 def load_runcard_text(text: str, path: str | Path, tasks: Mapping[str, Any]) -> RunCard:
     """Validate runcard ``text`` (e.g. stored in a results file); ``path`` names it in errors."""
     path = Path(path)
-    root = _parse_yaml(text, str(path))
+    root = parse(text, str(path))
     ctx = LoadContext(str(path), root)
     valid_tasks = ", ".join(sorted(tasks)) or "(no tasks installed)"
     if root is None:
@@ -191,12 +188,12 @@ def _to_dataclass(cls: type, node: Any, path: str, ctx: LoadContext, others: tup
     valid = sorted(set(fields) | set(others))
     for key in node:
         if key not in fields and key not in others:
-            raise ctx.error(_child(path, key), f"unknown key '{key}' ({_did_you_mean(key, valid)}valid keys: "
+            raise ctx.error(child_path(path, key), f"unknown key '{key}' ({_did_you_mean(key, valid)}valid keys: "
                                                f"{', '.join(valid)})", at="key")
     hints, kwargs = _hints(cls), {}
     for name, f in fields.items():
         if name in node:
-            kwargs[name] = _convert(hints[name], node[name], _child(path, name), ctx, f.metadata)
+            kwargs[name] = _convert(hints[name], node[name], child_path(path, name), ctx, f.metadata)
         elif f.default is _MISSING and f.default_factory is _MISSING:
             raise ctx.error(path, f"missing required key '{name}'")
     try:
@@ -250,8 +247,8 @@ def _convert(tp: Any, node: Any, path: str, ctx: LoadContext, meta: Mapping) -> 
         out = {}
         for key, value in node.items():
             if not isinstance(key, str):
-                raise ctx.error(_child(path, key), f"keys must be strings (got {_show(key)})", at="key")
-            out[str(key)] = _convert(value_tp, value, _child(path, key), ctx, meta)
+                raise ctx.error(child_path(path, key), f"keys must be strings (got {_show(key)})", at="key")
+            out[str(key)] = _convert(value_tp, value, child_path(path, key), ctx, meta)
         return out
     if tp in (bool, int, float, str):
         return _check_bounds(_convert_scalar(tp, node, path, ctx), node, path, ctx, meta)
@@ -289,82 +286,6 @@ def _check_bounds(value: Any, node: Any, path: str, ctx: LoadContext, meta: Mapp
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------
-
-def _parse_yaml(text: str, file: str) -> Any:
-    try:
-        return YAML(typ="rt").load(text)
-    except DuplicateKeyError as exc:
-        key = re.search(r'duplicate key "(.*?)"', exc.problem or "")
-        parent = _mapping_path_at(text, exc.context_mark)
-        first = re.search(r'original value: "(.*?)"', exc.problem or "")
-        where = f" (already set to '{first.group(1)}' above)" if first else ""
-        raise RunCardError(f"duplicate key '{key.group(1) if key else '?'}'{where}", file=file,
-                           line=exc.problem_mark.line + 1, col=exc.problem_mark.column + 1,
-                           key=_child(parent, key.group(1)) if key else parent) from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        why = f"invalid YAML: {exc.problem or exc.context}"
-        if exc.problem and exc.context and exc.context_mark:
-            why += f" ({exc.context} started at line {exc.context_mark.line + 1})"
-        raise RunCardError(why, file=file, line=mark.line + 1 if mark else None,
-                           col=mark.column + 1 if mark else None) from None
-    except YAMLError as exc:
-        raise RunCardError(f"invalid YAML: {exc}", file=file) from None
-
-
-def _mapping_path_at(text: str, mark: Any) -> str:
-    """Key path of the mapping starting at ``mark`` (re-parsed with duplicates allowed); "" if not found."""
-    loader = YAML(typ="rt")
-    loader.allow_duplicate_keys = True
-    try:
-        root = loader.load(text)
-    except YAMLError:
-        return ""
-
-    def search(node: Any, path: str) -> str | None:
-        if isinstance(node, Mapping) and _node_position(node) == (mark.line, mark.column):
-            return path
-        children = node.items() if isinstance(node, Mapping) else enumerate(node) if isinstance(node, list) else ()
-        for key, child in children:
-            sub = f"{path}[{key}]" if isinstance(node, list) else _child(path, key)
-            hit = search(child, sub)
-            if hit is not None:
-                return hit
-        return None
-
-    return search(root, "") or ""
-
-
-def _node_position(node: Any) -> tuple[int, int] | None:
-    lc = getattr(node, "lc", None)
-    return (lc.line, lc.col) if lc is not None and lc.line is not None else None
-
-
-def _child_position(node: Any, token: str | int):
-    """(child, key position, value position) of ``token`` in ``node`` (0-based), or None if absent."""
-    data = getattr(getattr(node, "lc", None), "data", {}) or {}
-    if isinstance(node, list) and isinstance(token, int) and 0 <= token < len(node):
-        pos = data.get(token)
-        return node[token], (tuple(pos[:2]) if pos else None), (tuple(pos[:2]) if pos else None)
-    if isinstance(node, Mapping):
-        key = token if token in node else next((k for k in node if str(k) == str(token)), _MISSING)
-        if key is not _MISSING:
-            pos = data.get(key)
-            return node[key], (tuple(pos[:2]) if pos else None), (tuple(pos[2:4]) if pos else None)
-    return None
-
-
-def _tokens(key_path: str) -> list[str | int]:
-    """``"a.b[2].c"`` -> ``["a", "b", 2, "c"]``; a key with dots is written ``a["b.c"]``."""
-    found = re.findall(r'\["([^"]*)"\]|([^.\[\]"]+)|\[(\d+)\]', key_path)
-    return [int(index) if index else (quoted or name) for quoted, name, index in found]
-
-
-def _child(path: str, key: Any) -> str:
-    if "." in str(key):
-        return f'{path}["{key}"]'
-    return f"{path}.{key}" if path else str(key)
-
 
 @functools.lru_cache(maxsize=None)
 def _hints(cls: type) -> dict[str, Any]:

@@ -178,7 +178,8 @@ def main():
 def write_report(rows, args):
     header = ("| runcard | points | coeffs | Newton batched R=1 | Newton batched R=100 | Newton sequential "
               "R=100 | sequential/batched | scipy L-BFGS-B per replica (default / tight tol.) | "
-              "scipy default x100 / batched R=100 | Adam engine R=100, 5000 epochs incl. compile | SMEFiT 4.0 MC 1 replica: minimiser (process) |")
+              "scipy default x100 / batched R=100 | Adam engine R=100, 5000 epochs incl. compile | "
+              "SMEFiT 4.0 MC 1 replica: minimiser (process) |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in rows:
         smefit = (f"{r['smefit_minimiser']:.1f} s ({r['smefit_wall']:.0f} s wall)" if r.get("smefit_minimiser")
@@ -187,7 +188,8 @@ def write_report(rows, args):
             f"| {r['runcard']} | {r['points']} | {r['coefficients']} | {r['batched_1'] * 1e3:.1f} ms | "
             f"{r['batched_100'] * 1e3:.1f} ms | {r['sequential_100'] * 1e3:.1f} ms | "
             f"{r['sequential_100'] / r['batched_100']:.2f}x | {r['scipy_per_replica']:.3f} s / "
-            f"{r['scipy_tight_per_replica']:.2f} s | {100 * r['scipy_per_replica'] / r['batched_100']:.0f}x | {r['engine_100']:.1f} s | {smefit} |")
+            f"{r['scipy_tight_per_replica']:.2f} s | {100 * r['scipy_per_replica'] / r['batched_100']:.0f}x | "
+            f"{r['engine_100']:.1f} s | {smefit} |")
     notes = []
     for r in rows:
         notes.append(
@@ -196,7 +198,8 @@ def write_report(rows, args):
             f"{r['max_diff_batched_vs_sequential']:.1e}; scipy L-BFGS-B (default tolerances, "
             f"{r['scipy_nfev']:.0f} chi2+gradient calls) ends up to {r['scipy_chi2_minus_newton_max']:.2e} in chi2 "
             f"above the Newton minimum, with tight tolerances ({r['scipy_tight_nfev']:.0f} calls) up to "
-            f"{r['scipy_tight_chi2_minus_newton_max']:.2e}; Adam engine after {r['engine_epochs']} epochs: chi2 above the Newton "
+            f"{r['scipy_tight_chi2_minus_newton_max']:.2e}; Adam engine after {r['engine_epochs']} epochs: chi2 "
+            "above the Newton "
             f"minimum by {r['engine_chi2_gap_median']:.3g} (median), {r['engine_chi2_gap_max']:.3g} (max).")
     text = "\n".join([
         "# eft-fit binned: replica-fit timings", "",

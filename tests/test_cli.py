@@ -1,14 +1,12 @@
 """End to end through the ``mlhep`` command on the toy task: results file, report, errors, merge, resume."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 

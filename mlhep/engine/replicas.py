@@ -79,18 +79,22 @@ class _Program:
             return state, data
 
         def epoch(state: EngineState, data: Any, lr_scale: jax.Array, n: jax.Array) -> EngineState:
-            loss, grads = jax.value_and_grad(trainable.train_loss)(state.params, data, n)
+            # Validation is taken on the parameters this epoch starts from (n updates so far), inside the
+            # same differentiated function as the training loss: XLA then evaluates the model once for both.
+            def objective(params):
+                return trainable.train_loss(params, data, n), trainable.validation(params, data)
+
+            (loss, (valid, ok)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+            running = state.tracker.active
+            tracker = stopping.update(state.tracker, state.params, valid, ok, n, **stop)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             # Every optax update rule is linear in its learning rate: scaling the update by lr_i / lr is
             # training with lr_i. This lets hyperparameter trials with different rates share one program.
             updates = jax.tree_util.tree_map(lambda u: u * lr_scale, updates)
-            running = state.tracker.active
-            params = _tree_where(running, optax.apply_updates(state.params, updates), state.params)
-            opt_state = _tree_where(running, opt_state, state.opt_state)
-            valid, ok = trainable.validation(params, data)
-            tracker = stopping.update(state.tracker, params, valid, ok, n, **stop)
+            params = _tree_where(tracker.active, optax.apply_updates(state.params, updates), state.params)
+            opt_state = _tree_where(tracker.active, opt_state, state.opt_state)
             return EngineState(params, opt_state, tracker, jnp.where(running, loss, state.train_loss),
-                               jnp.where(running, valid, state.valid_loss))
+                               jnp.where(running, jnp.asarray(valid, dtype=jnp.float64), state.valid_loss))
 
         every_replica = jax.vmap(epoch, in_axes=(0, 0, 0, None))
 
@@ -197,30 +201,46 @@ class _Run:
             self.bar.update(self.cfg.epochs)
 
     def train_block(self, block: tuple[np.ndarray, np.ndarray], saved: tuple | None) -> dict:
+        """Train one block of replicas to the end; returns its finished record (best parameters, history...).
+
+        Once at most half of the batch is still active, the active replicas are repacked into a smaller batch
+        (one new compilation per size): stopped replicas are frozen, but in the batch they still cost a full
+        epoch each. ``full`` keeps every replica of the block, the batch holds rows ``members`` of it.
+        """
         cfg, program = self.cfg, self.program
-        state, data = self._start(block)
-        epoch, history, last_save = 0, [], time.monotonic()
+        full, data = self._start(block)
+        members, epoch, history, last_save = np.arange(len(full.train_loss)), 0, [], time.monotonic()
         if saved is not None and saved[1]["epoch"] > 0:
             arrays, meta = saved
-            state = sharding.shard(unflatten(state, arrays, "state"), self.n_devices)
+            full = unflatten(full, arrays, "state")
+            members = arrays.get("running/members", members)
             epoch, history = meta["epoch"], list(arrays["running/history"])
             self.bar.update(epoch)
-        n = len(block[0])
-        while epoch < cfg.epochs and bool(jnp.any(state.tracker.active)):
-            state = program.chunk(state, *data, jnp.asarray(epoch))
+        n = len(block[0])   # rows from n on only pad the batch for the devices
+        state, batch_data = self._gather(full, data, members)
+        while epoch < cfg.epochs and np.asarray(state.tracker.active)[members < n].any():
+            state = program.chunk(state, *batch_data, jnp.asarray(epoch))
             epoch += cfg.chunk
-            history.append(np.stack([np.asarray(state.train_loss)[:n], np.asarray(state.valid_loss)[:n]]))
+            full = _scatter(full, state, members)
+            history.append(np.stack([np.asarray(full.train_loss)[:n], np.asarray(full.valid_loss)[:n]]))
+            active = np.asarray(state.tracker.active) & (members < n)
             self.bar.update(cfg.chunk - max(0, epoch - cfg.epochs))
-            self.bar.set_postfix(active=int(jnp.sum(state.tracker.active[:n])),
-                                 best_valid=f"{float(jnp.median(state.tracker.best_valid[:n])):.4g}")
+            self.bar.set_postfix(active=int(active.sum()),
+                                 best_valid=f"{float(np.median(np.asarray(full.tracker.best_valid)[:n])):.4g}")
+            size = sharding.padded_count(int(active.sum()), self.n_devices)
+            if 0 < size <= len(members) // 2:
+                # the active replicas first, then (frozen) stopped ones as padding for the devices
+                members = np.sort(np.concatenate([members[active], members[~active][:size - active.sum()]]))
+                state, batch_data = self._gather(full, data, members)
             due = time.monotonic() - last_save >= cfg.checkpoint_seconds
             if self.checkpoint is not None and (self.signals or due) and epoch < cfg.epochs:
-                self._save(flatten(state, "state") | {"running/history": np.stack(history)}, epoch)
+                self._save(flatten(full, "state") | {"running/history": np.stack(history),
+                                                     "running/members": members}, epoch)
                 last_save = time.monotonic()
             if self.signals:
                 where = self.checkpoint.path if self.checkpoint else "none written (no output file)"
                 raise Interrupted(f"interrupted at epoch {epoch}; checkpoint: {where}")
-        tracker = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], state.tracker)
+        tracker = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], full.tracker)
         result = dict(ids=block[0], params=tracker.best_params, best_epoch=tracker.best_epoch,
                       best_valid=tracker.best_valid, stopped=tracker.stopped, epochs=epoch,
                       history=np.stack(history, axis=-1) if history else np.zeros((2, n, 0)))
@@ -230,12 +250,27 @@ class _Run:
             self.finished.pop()
         return result
 
+    def _gather(self, full: EngineState, data: Any, members: np.ndarray) -> tuple[EngineState, Any]:
+        """The batch of rows ``members`` of the block's state and data, placed on the devices."""
+        if len(members) < len(full.train_loss):
+            rows = jnp.asarray(members)
+            full, data = jax.tree_util.tree_map(lambda a: a[rows], (full, data))
+        return sharding.shard((full, data), self.n_devices)
+
     def _save(self, running: dict, epoch: int) -> None:
         arrays = dict(running)
         for k, block in enumerate(self.finished):
             arrays |= {f"finished{k}/{f}": np.asarray(block[f]) for f in _BLOCK_FIELDS}
             arrays |= flatten(block["params"], f"finished{k}/params")
         self.checkpoint.save(arrays, {"epoch": epoch, "finished_epochs": [b["epochs"] for b in self.finished]})
+
+
+def _scatter(full: EngineState, batch: EngineState, members: np.ndarray) -> EngineState:
+    """``full`` with rows ``members`` replaced by the batch."""
+    if len(members) == len(full.train_loss):
+        return batch
+    rows = jnp.asarray(members)
+    return jax.tree_util.tree_map(lambda f, b: jnp.asarray(f).at[rows].set(b), full, batch)
 
 
 def _collect(finished: list[dict], wall: float) -> TrainResult:

@@ -144,7 +144,8 @@ def merge(paths: list[Path], out: Path) -> Path:
     for part in parts[1:]:
         if part.runcard_sha256 != first.runcard_sha256:
             raise ResultsError(f"{part.path} was made from another runcard than {first.path} "
-                               f"(SHA-256 {part.runcard_sha256[:12]} vs {first.runcard_sha256[:12]}): refusing to merge")
+                               f"(SHA-256 {part.runcard_sha256[:12]} vs {first.runcard_sha256[:12]}): "
+                               "refusing to merge")
     ids = np.concatenate([p.replicas["replica_id"] for p in parts])
     unique, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():

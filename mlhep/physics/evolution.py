@@ -146,13 +146,14 @@ def node_grid(theory: dict, q_max: float = Q_MAX, per_patch: int = NODES_PER_PAT
 def _eko_cards(theory: dict, xgrid: np.ndarray, targets: Sequence[tuple[float, int]]):
     from eko.io.runcards import OperatorCard, TheoryCard
 
+    # n_integration_cores = 0: eko spreads the Mellin integrals over all cores (same numbers)
     operator = dict(
         init=(theory["Q0"], theory.get("nf0", nf_at(theory["Q0"], theory))),
         mugrid=[(float(q), int(nf)) for q, nf in targets],
         xgrid=[float(x) for x in xgrid],
         configs=dict(evolution_method=EVOLUTION_METHODS[theory["ModEv"]], ev_op_max_order=[10, 0],
                      ev_op_iterations=10, interpolation_polynomial_degree=INTERPOLATION_DEGREE,
-                     interpolation_is_log=True, scvar_method=None, inversion_method=None, n_integration_cores=1,
+                     interpolation_is_log=True, scvar_method=None, inversion_method=None, n_integration_cores=0,
                      polarized=False, time_like=False),
         debug=dict(skip_singlet=False, skip_non_singlet=False),
     )

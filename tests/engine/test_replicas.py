@@ -79,7 +79,8 @@ def test_same_seed_is_bit_identical_and_slices_are_independent():
 class Overfitting:
     """Validation loss falls until epoch ~T then rises: w moves at unit speed from 0; valid = (w - T)^2.
 
-    With plain SGD on train_loss = -w, w(epoch n) = (n + 1) * lr exactly, so the best epoch is known.
+    With plain SGD on train_loss = -w, the parameters validated at epoch n (after n updates) are w = n * lr
+    exactly, so the best epoch is known.
     The replica id (via its key) shifts T, so each replica must stop at its own epoch.
     """
 
@@ -102,11 +103,34 @@ def test_lookback_stopping_keeps_the_best_epoch_per_replica():
     model, ids = Overfitting(), np.arange(8)
     result = train(model, ids, seed=0, cfg=cfg)
     targets = np.array([model.replica_data(jax.random.split(k)[1]) for k in replica_keys(0, ids)])
-    # w after epoch n is n + 1, so the best epoch is T - 1 and the kept parameter is exactly T.
-    np.testing.assert_array_equal(result.best_epoch, targets - 1)
+    # w validated at epoch n is n, so the best epoch is T and the kept parameter is exactly T.
+    np.testing.assert_array_equal(result.best_epoch, targets)
     np.testing.assert_array_equal(result.params, targets)
     assert result.stopped.all()
     assert result.epochs_run < cfg.epochs          # the batch ends once every replica has stopped
+
+
+def test_stopped_replicas_leave_the_batch_and_resume_is_bit_identical(tmp_path):
+    from mlhep.engine.replicas import _program
+
+    cfg = EngineConfig(epochs=400, chunk=10, optimizer=OptimizerConfig(name="sgd", learning_rate=1.0),
+                       stopping=StoppingConfig(patience=25), checkpoint_seconds=0.0)
+    model, ids = Overfitting(), np.arange(8)
+    program, sizes = _program(model, cfg), []
+    chunk = program.chunk
+    program.chunk = lambda state, *rest: sizes.append(len(state.train_loss)) or chunk(state, *rest)
+    try:
+        reference = train(model, ids, seed=0, cfg=cfg)
+        assert sizes[0] == 8 and sizes[-1] < 4       # repacked as replicas stopped
+        assert sorted(sizes, reverse=True) == sizes
+        # a kill after the batch has shrunk
+        resumed = crashed_then_resumed(model, ids, 0, cfg, tmp_path / "fit.ckpt.npz",
+                                       lambda arrays, meta: len(arrays.get("running/members", ids)) < len(ids))
+    finally:
+        program.chunk = chunk
+    np.testing.assert_array_equal(resumed.params, reference.params)
+    np.testing.assert_array_equal(resumed.best_epoch, reference.best_epoch)
+    np.testing.assert_array_equal(resumed.history_valid, reference.history_valid)
 
 
 class PositiveOnly(Overfitting):
@@ -134,31 +158,31 @@ def test_min_epochs_and_epoch_limit():
     assert result.history_train.shape == (3, 3)
 
 
-def test_checkpoint_resume_gives_the_uninterrupted_result(tmp_path):
-    model, ids, cfg = Quadratic(), np.arange(4), engine(checkpoint_seconds=0.0)
-    reference = train(model, ids, seed=5, cfg=cfg)
-    ckpt = Checkpoint(tmp_path / "fit.ckpt.npz", "fingerprint")
+def crashed_then_resumed(model, ids, seed, cfg, path, crash_when):
+    """Train with checkpoints, simulate a kill right after the first checkpoint for which
+    ``crash_when(arrays, meta)`` holds, then resume from it; returns the resumed result."""
+    ckpt, original = Checkpoint(path, "fingerprint"), Checkpoint.save
 
-    class Stop(Exception):
-        pass
-
-    chunks = {"n": 0}
-    original = Checkpoint.save
-
-    def save_then_crash(self, arrays, meta):      # simulate a kill right after the 2nd checkpoint
+    def save_then_crash(self, arrays, meta):
         original(self, arrays, meta)
-        chunks["n"] += 1
-        if chunks["n"] == 2:
-            raise Stop
+        if crash_when(arrays, meta):
+            raise KeyboardInterrupt
 
     Checkpoint.save = save_then_crash
     try:
-        with pytest.raises(Stop):
-            train(model, ids, seed=5, cfg=cfg, checkpoint=ckpt)
+        with pytest.raises(KeyboardInterrupt):
+            train(model, ids, seed=seed, cfg=cfg, checkpoint=ckpt)
     finally:
         Checkpoint.save = original
     assert ckpt.path.exists()
-    resumed = train(model, ids, seed=5, cfg=cfg, checkpoint=ckpt)
+    return train(model, ids, seed=seed, cfg=cfg, checkpoint=ckpt)
+
+
+def test_checkpoint_resume_gives_the_uninterrupted_result(tmp_path):
+    model, ids, cfg = Quadratic(), np.arange(4), engine(checkpoint_seconds=0.0)
+    reference = train(model, ids, seed=5, cfg=cfg)
+    resumed = crashed_then_resumed(model, ids, 5, cfg, tmp_path / "fit.ckpt.npz",
+                                   lambda arrays, meta: meta["epoch"] == 200)
     np.testing.assert_array_equal(resumed.params["a"], reference.params["a"])
     np.testing.assert_array_equal(resumed.best_epoch, reference.best_epoch)
     np.testing.assert_array_equal(resumed.history_valid, reference.history_valid)
@@ -167,22 +191,8 @@ def test_checkpoint_resume_gives_the_uninterrupted_result(tmp_path):
 def test_sequential_mode_resumes_between_replicas(tmp_path):
     model, ids, cfg = Quadratic(), np.arange(3), engine(checkpoint_seconds=0.0, batch=False)
     reference = train(model, ids, seed=2, cfg=cfg)
-    ckpt = Checkpoint(tmp_path / "seq.ckpt.npz", "fp")
-    original, calls = Checkpoint.save, {"n": 0}
-
-    def save_then_crash(self, arrays, meta):
-        original(self, arrays, meta)
-        calls["n"] += 1
-        if meta["finished_epochs"] and len(meta["finished_epochs"]) == 2 and meta["epoch"] == 0:
-            raise KeyboardInterrupt
-
-    Checkpoint.save = save_then_crash
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train(model, ids, seed=2, cfg=cfg, checkpoint=ckpt)
-    finally:
-        Checkpoint.save = original
-    resumed = train(model, ids, seed=2, cfg=cfg, checkpoint=ckpt)
+    resumed = crashed_then_resumed(model, ids, 2, cfg, tmp_path / "seq.ckpt.npz",
+                                   lambda arrays, meta: len(meta["finished_epochs"]) == 2 and meta["epoch"] == 0)
     np.testing.assert_array_equal(resumed.params["b"], reference.params["b"])
     np.testing.assert_array_equal(resumed.best_epoch, reference.best_epoch)
 

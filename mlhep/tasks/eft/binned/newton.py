@@ -4,8 +4,8 @@ A chi2 that is quadratic (linear EFT) or quartic (with quadratic EFT corrections
 coefficients is minimised in a handful of Newton steps with the exact Hessian, where first-order methods
 crawl along the near-flat directions of the Fisher matrix. Steps solve ``(H + lambda D) dx = -g`` with
 Marquardt scaling D = diag(H) (Marquardt, J. SIAM 11 (1963) 431); accepted steps shrink lambda, rejected ones
-grow it. Box bounds: an active-set projected Newton step, trial points clipped into the box; ``frozen`` coordinates stay put
-(used by profile scans).
+grow it. Box bounds: an active-set projected Newton step, trial points clipped into the box; ``frozen``
+coordinates stay put (used by profile scans).
 """
 from __future__ import annotations
 

@@ -96,7 +96,8 @@ def _replica_fit(problem: BinnedProblem, config: BinnedConfig, ctx):
         objective = jax.jit(jax.vmap(problem.objective(), in_axes=(0, 0)))
         data = replica_data(problem, replica_keys(ctx.seed, result.replica_ids))
         chi2 = np.asarray(objective(jnp.asarray(free), data))
-        return _global_minimum(problem, config, ctx.seed), {"replica_id": np.asarray(result.replica_ids), "free": free, "chi2": chi2}, result
+        extra = {"replica_id": np.asarray(result.replica_ids), "free": free, "chi2": chi2}
+        return _global_minimum(problem, config, ctx.seed), extra, result
     data = replica_data(problem, replica_keys(ctx.seed, ids))
     solve = make_replica_solver(problem, config.replica.max_iterations, config.replica.tolerance)
     started = time.perf_counter()

@@ -1,0 +1,98 @@
+"""pdf-fit end to end on real data through the ``mlhep`` command: a short LO fit of BCDMS + SLAC, its report and
+LHAPDF export, then a second fit whose t0 PDF is the first fit's central PDF (NNPDF's t0 iteration).
+
+Needs the LO FK tables of the two datasets in the theory cache (``make fktables`` builds them; so does CI).
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from mlhep.io.results import Results
+from mlhep.tasks.pdf import fktable
+
+DATASETS = ("BCDMS_NC_NOTFIXED_P_EM-F2", "SLAC_NC_NOTFIXED_P_EM-F2")
+CARD = """\
+task: pdf-fit
+seed: 7
+replicas: 3
+engine:
+  epochs: 1500
+  chunk: 250
+  optimizer: {{name: nadam, learning_rate: 0.01}}
+  stopping: {{patience: 500, min_epochs: 500}}
+data:
+  datasets:
+    - {{name: BCDMS_NC_NOTFIXED_P_EM-F2, variant: legacy}}
+    - {{name: SLAC_NC_NOTFIXED_P_EM-F2, variant: legacy}}
+theory:
+  order: LO
+positivity: {{multiplier: 1000.0, growth: 1.5}}
+output_grid: {{q_values: [1.65, 100.0]}}
+lhapdf: {{name: tiny_lo, q_points: 8, x_points: 30}}
+{t0}
+"""
+
+pytestmark = pytest.mark.skipif(
+    not all(fktable.fktable_path(d, "LO").is_file() for d in DATASETS),
+    reason="LO FK tables not built (run `make fktables`)")
+
+
+@pytest.fixture(scope="module")
+def first_fit(tmp_path_factory):
+    from mlhep.cli import main
+
+    folder = tmp_path_factory.mktemp("real")
+    card = folder / "fit.yaml"
+    card.write_text(CARD.format(t0="t0: {source: lh_toy}"))
+    assert main(["fit", str(card), "-o", str(folder / "fit.h5"), "--quiet"]) == 0
+    return folder, Results.read(folder / "fit.h5")
+
+
+def test_fit_to_real_data_has_sane_chi2_sum_rules_and_export(first_fit, run_cli):
+    folder, res = first_fit
+    rep = res.replicas
+    ndata = int(np.sum(res.summary["ndata"]))
+    assert ndata == 333 + 33                                   # NNPDF4.0 cuts
+    chi2 = sum(rep[f"chi2_exp/{name}"] for name in DATASETS) / ndata
+    assert np.all(chi2 < 3.0), chi2                            # a short fit, but it does fit the data
+    np.testing.assert_allclose(rep["sumrules/momentum"], 1.0, atol=1e-4)
+    np.testing.assert_allclose(rep["sumrules/uv"], 2.0, atol=1e-4)
+    np.testing.assert_allclose(rep["sumrules/dv"], 1.0, atol=1e-4)
+    assert rep["pdf/fk/basis"].shape == (3, 7, len(res.summary["fk_xgrid"]))
+    members = sorted((folder / "tiny_lo").glob("tiny_lo_*.dat"))
+    assert len(members) == 4                                   # central + 3 replicas
+    code, out, _ = run_cli("report", folder / "fit.h5")
+    assert code == 0 and "BCDMS_NC_NOTFIXED_P_EM-F2" in out and "total" in out
+
+
+def test_t0_from_an_earlier_fit(first_fit, tmp_path):
+    from mlhep.fit import load
+    from mlhep.stats.covariance import covariance
+    from mlhep.task import RunContext
+    from mlhep.tasks.pdf import postfit
+
+    folder, res = first_fit
+    card = tmp_path / "t0.yaml"
+    card.write_text(CARD.format(t0=f"t0: {{source: fit, fit: {folder / 'fit.h5'}}}"))
+    runcard, task = load(card)
+    ctx = RunContext(runcard_path=card, seed=7, replica_ids=np.arange(1), fail=runcard.fail, train=None, quiet=True)
+    problem = task.setup(runcard.config, ctx)
+    keep = postfit.accepted(res, res.config)
+    central = res.replicas["pdf/fk/basis"][keep].mean(axis=0)
+    t0_pred = problem.predictions(central)
+    from mlhep.tasks.pdf import commondata
+    blocks = [commondata.load_dataset(d, "legacy").uncertainties for d in DATASETS]
+    expected = covariance(blocks, t0=[t0_pred[problem.groups == i] for i in range(2)])
+    np.testing.assert_allclose(problem.cov_t0, expected, rtol=1e-12)
+    assert problem.t0_source == "fit" and not np.allclose(problem.cov_t0, problem.cov_exp)
+
+
+@pytest.mark.parametrize("t0, key, line", [("t0: {source: fit}", "t0.source", 18),
+                                           ("t0: {source: fit, fit: nowhere.h5}", "t0.fit", 18)])
+def test_bad_t0_file_points_at_the_key(tmp_path, run_cli, t0, key, line):
+    card = tmp_path / "bad.yaml"
+    card.write_text(CARD.format(t0=t0))
+    code, _, err = run_cli("check", card)
+    assert code == 2 and key in err and f"bad.yaml:{line}:" in err, err
