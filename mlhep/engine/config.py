@@ -49,6 +49,10 @@ class EngineConfig:
     chunk: int = option(100, "epochs per jitted call; progress, stopping checks and checkpoints between chunks",
                         ge=1)
     batch: bool = option(True, "train all replicas as one vmapped program (false: one by one, same results)")
+    block_size: Optional[int] = option(
+        None, "with batch: train the replicas in consecutive blocks of this many, each block one run of the same "
+              "vmapped program (none: all replicas in one block). On a CPU a block whose per-replica data fit in "
+              "the caches can be faster (see benchmarks/pdf.md); on a GPU leave it unset", ge=1)
     optimizer: OptimizerConfig = option(OptimizerConfig(), "optimizer")
     stopping: StoppingConfig = option(StoppingConfig(), "early stopping")
     shard: bool = option(True, "shard the replica axis over all local devices when there are several")

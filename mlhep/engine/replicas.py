@@ -2,7 +2,8 @@
 
 Parameters, optimizer states and stopping trackers of all replicas are stacked on a leading replica axis;
 one epoch of every replica is ``vmap(epoch)``; ``chunk`` epochs run inside one ``lax.scan`` per jitted call.
-Python only runs between chunks: progress, the all-stopped check, and checkpoints.
+Python only runs between chunks: progress, the all-stopped check, checkpoints, and repacking the batch once half
+of it has stopped (a stopped replica is frozen, but inside the batch it would still cost a full epoch).
 
 Replica i draws its keys from ``fold_in(PRNGKey(seed), i)`` only, so its result does not depend on which other
 replicas train beside it; ``batch: false`` runs the same program one replica at a time, for honest timing.
@@ -112,7 +113,7 @@ _PROGRAMS: "weakref.WeakKeyDictionary[Any, dict[str, _Program]]" = weakref.WeakK
 def _program(trainable: Trainable, cfg: EngineConfig) -> _Program:
     """The compiled program of this trainable and engine settings, reused across calls (e.g. hyperopt groups,
     benchmarks) so that jit compiles once per replica-batch shape."""
-    key = repr(dataclasses.replace(cfg, batch=True, shard=True, checkpoint_seconds=0.0))
+    key = repr(dataclasses.replace(cfg, batch=True, block_size=None, shard=True, checkpoint_seconds=0.0))
     try:
         cache = _PROGRAMS.setdefault(trainable, {})
     except TypeError:  # unhashable or not weak-referenceable trainable: no reuse
@@ -145,7 +146,8 @@ def _deferred_signals():
 def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineConfig, *,
           progress: bool = False, checkpoint: Checkpoint | None = None,
           learning_rates: np.ndarray | None = None) -> TrainResult:
-    """Train the replicas ``replica_ids``; batched in one program, or one by one if ``cfg.batch`` is false.
+    """Train the replicas ``replica_ids``: batched in one program (block after block of ``cfg.block_size``
+    replicas if that is set), or one by one if ``cfg.batch`` is false.
 
     ``learning_rates`` (R,) optionally gives each replica its own learning rate (hyperparameter trials).
 
@@ -156,7 +158,8 @@ def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineC
     program = _program(trainable, cfg)
     rates = np.full(len(ids), cfg.optimizer.learning_rate) if learning_rates is None else learning_rates
     scales = np.asarray(rates, dtype=float) / cfg.optimizer.learning_rate
-    blocks = [(ids, scales)] if cfg.batch else [(ids[i:i + 1], scales[i:i + 1]) for i in range(len(ids))]
+    size = (cfg.block_size or len(ids)) if cfg.batch else 1
+    blocks = [(ids[i:i + size], scales[i:i + size]) for i in range(0, len(ids), size)]
     run = _Run(program, seed, cfg, checkpoint, _progress_bar(progress, cfg.epochs * len(blocks)))
     start_time = time.perf_counter()
     with _deferred_signals() as run.signals:

@@ -52,10 +52,12 @@ def test_replicas_reach_their_own_least_squares_minimum():
         assert result.params["b"][k] == pytest.approx(intercept, abs=1e-4)
 
 
-def test_batched_equals_sequential():
+@pytest.mark.parametrize("other", [dict(batch=False), dict(block_size=2)])
+def test_batched_equals_sequential_and_blocks(other):
     model, ids = Quadratic(), np.arange(5)
     batched = train(model, ids, seed=1, cfg=engine())
-    sequential = train(model, ids, seed=1, cfg=engine(batch=False))
+    sequential = train(model, ids, seed=1, cfg=engine(**other))
+    np.testing.assert_array_equal(sequential.replica_ids, ids)
     np.testing.assert_array_equal(batched.best_epoch, sequential.best_epoch)
     np.testing.assert_allclose(batched.best_valid, sequential.best_valid, rtol=1e-12)
     np.testing.assert_allclose(batched.params["a"], sequential.params["a"], rtol=1e-12)

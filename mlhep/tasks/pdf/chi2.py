@@ -66,7 +66,27 @@ def replica_grams(fk: jax.Array, fk_precision: jax.Array, fk_gram: jax.Array, pr
 def quadratic_chi2(gram: jax.Array, grid_values: jax.Array) -> jax.Array:
     """chi2 = v^T H v with v = (q, -1): ``gram`` (k+1, k+1), ``grid_values`` q (k,). Scalar."""
     v = jnp.concatenate([grid_values, -jnp.ones((1,), grid_values.dtype)])
+    return _symmetric_form(gram, v)
+
+
+@jax.custom_vjp
+def _symmetric_form(gram: jax.Array, v: jax.Array) -> jax.Array:
     return v @ (gram @ v)
+
+
+# The gradient of v^T H v for a symmetric H is 2 H v, already computed in the forward pass: reading H once per
+# epoch instead of twice matters, because with many replicas their Gram matrices do not fit in the CPU caches.
+def _symmetric_form_fwd(gram, v):
+    h_v = gram @ v
+    return v @ h_v, (h_v, v)
+
+
+def _symmetric_form_bwd(residuals, cotangent):
+    h_v, v = residuals
+    return cotangent * jnp.outer(v, v), 2.0 * cotangent * h_v
+
+
+_symmetric_form.defvjp(_symmetric_form_fwd, _symmetric_form_bwd)
 
 
 def chi2_from_cholesky(residual: np.ndarray, lower: np.ndarray) -> np.ndarray:

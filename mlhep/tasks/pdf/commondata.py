@@ -33,20 +33,24 @@ from mlhep.stats.covariance import Uncertainties
 
 PROTON_MASS = 0.938  # GeV, as in the NNPDF theory cards (MP)
 
-# The proton-target DIS datasets of NNPDF4.0 for which fktable.py can build theory, with the variant NNPDF4.0
-# uses (commondata/dataset_names.yml maps the legacy names BCDMSP, NMC, SLACP, HERACOMB* to these).
-# projectile: the lepton charge sign (-1 e-/mu-, +1 e+) for the reduced cross sections.
+# The DIS datasets of NNPDF4.0 for which fktable.py can build theory, with the variant NNPDF4.0 uses
+# (commondata/dataset_names.yml maps the legacy names BCDMSP/D, NMC, SLACP/D, HERACOMB* to these).
+# projectile: the lepton charge sign (-1 e-/mu-, +1 e+) for the reduced cross sections; target: yadism's
+# TargetDIS ("isoscalar" = (p + n)/2 per nucleon: deuterium without nuclear corrections, which NNPDF4.0 adds
+# as a theory covariance and mlhep does not).
 SUPPORTED = {
-    "BCDMS_NC_NOTFIXED_P_EM-F2": dict(variant="legacy", projectile=-1),
-    "NMC_NC_NOTFIXED_P_EM-SIGMARED": dict(variant="legacy", projectile=-1),
-    "SLAC_NC_NOTFIXED_P_EM-F2": dict(variant="legacy", projectile=-1),
-    "HERA_NC_318GEV_EM-SIGMARED": dict(variant="legacy", projectile=-1),
-    "HERA_NC_318GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1),
-    "HERA_NC_300GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1),
-    "HERA_NC_251GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1),
-    "HERA_NC_225GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1),
-    "HERA_CC_318GEV_EM-SIGMARED": dict(variant="legacy", projectile=-1),
-    "HERA_CC_318GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1),
+    "BCDMS_NC_NOTFIXED_P_EM-F2": dict(variant="legacy", projectile=-1, target="proton"),
+    "BCDMS_NC_NOTFIXED_D_EM-F2": dict(variant="legacy", projectile=-1, target="isoscalar"),
+    "NMC_NC_NOTFIXED_P_EM-SIGMARED": dict(variant="legacy", projectile=-1, target="proton"),
+    "SLAC_NC_NOTFIXED_P_EM-F2": dict(variant="legacy", projectile=-1, target="proton"),
+    "SLAC_NC_NOTFIXED_D_EM-F2": dict(variant="legacy", projectile=-1, target="isoscalar"),
+    "HERA_NC_318GEV_EM-SIGMARED": dict(variant="legacy", projectile=-1, target="proton"),
+    "HERA_NC_318GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1, target="proton"),
+    "HERA_NC_300GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1, target="proton"),
+    "HERA_NC_251GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1, target="proton"),
+    "HERA_NC_225GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1, target="proton"),
+    "HERA_CC_318GEV_EM-SIGMARED": dict(variant="legacy", projectile=-1, target="proton"),
+    "HERA_CC_318GEV_EP-SIGMARED": dict(variant="legacy", projectile=+1, target="proton"),
 }
 
 

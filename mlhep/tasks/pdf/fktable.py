@@ -89,7 +89,8 @@ def yadism_observables(name: str, kinematics: dict, xgrid: np.ndarray) -> dict:
     """The yadism observables card for the points ``kinematics`` (x, Q2, y) of dataset ``name``."""
     process = commondata._observable_metadata(name)[1]["process_type"]
     observable = name.rsplit("_", 1)[-1]
-    projectile = commondata.SUPPORTED.get(name, {}).get("projectile", -1)
+    spec = commondata.SUPPORTED.get(name, {})
+    projectile, target = spec.get("projectile", -1), spec.get("target", "proton")
     if process == "DIS_CC":
         kind, exchange = "XSHERACC_total", "CC"
     elif name.startswith("HERA_"):
@@ -103,7 +104,7 @@ def yadism_observables(name: str, kinematics: dict, xgrid: np.ndarray) -> dict:
     points = [dict(x=float(x), Q2=float(q2), y=float(y))
               for x, q2, y in zip(kinematics["x"], kinematics["Q2"], kinematics["y"])]
     return dict(PolarizationDIS=0.0, ProjectileDIS="positron" if projectile > 0 else "electron",
-                PropagatorCorrection=0.0, TargetDIS="proton", prDIS=exchange, NCPositivityCharge=None,
+                PropagatorCorrection=0.0, TargetDIS=target, prDIS=exchange, NCPositivityCharge=None,
                 interpolation_is_log=True, interpolation_polynomial_degree=evolution.INTERPOLATION_DEGREE,
                 interpolation_xgrid=[float(x) for x in xgrid], observables={kind: points})
 

@@ -15,8 +15,8 @@ directly; :func:`mlhep.physics.evolution.eko_theory` turns it into an eko card. 
   pineko combines with PDFs of different nf; that combination is not implemented here. At the NNPDF cuts
   (Q^2 >= 3.49 GeV^2) ZM-VFNS differs from FONLL mainly near the charm threshold at small x (a few percent
   in F2 at HERA's lowest Q^2);
-- target-mass corrections off (TMC = 0; NNPDF4.0 uses TMC = 1): it keeps the FK tables a simple x-space
-  convolution and costs nothing at the W^2 > 12.5 GeV^2 cut used here (a few per mille at the largest x).
+- target-mass corrections as NNPDF4.0 (TMC = 1, the approximate Georgi-Politzer form in yadism): they stay
+  linear in the PDF, so the FK tables absorb them; they matter for the large-x, low-Q^2 fixed-target points.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ _BASE = {
     "mc": 1.51, "Qmc": 1.51, "kcThr": 1.0, "mb": 4.92, "Qmb": 4.92, "kbThr": 1.0,
     "mt": 172.5, "Qmt": 172.5, "ktThr": 1.0,
     "CKM": [0.97428, 0.2253, 0.00347, 0.2252, 0.97345, 0.041, 0.00862, 0.0403, 0.999152],
-    "MZ": 91.1876, "MW": 80.398, "GF": 1.1663787e-05, "SIN2TW": 0.23126, "TMC": 0, "MP": 0.938,
+    "MZ": 91.1876, "MW": 80.398, "GF": 1.1663787e-05, "SIN2TW": 0.23126, "TMC": 1, "MP": 0.938,
     "EScaleVar": 1,
 }
 

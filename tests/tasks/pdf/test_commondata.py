@@ -20,13 +20,16 @@ NNPDF40_POINTS = {
     "HERA_NC_318GEV_EM-SIGMARED": 159,
     "HERA_NC_300GEV_EP-SIGMARED": 70,
     "HERA_CC_318GEV_EP-SIGMARED": 39,
+    "BCDMS_NC_NOTFIXED_D_EM-F2": 248,
+    "SLAC_NC_NOTFIXED_D_EM-F2": 34,
 }
 
 
-def test_available_datasets_are_proton_dis():
+def test_available_datasets_are_the_charged_lepton_dis_of_nnpdf40():
     names = available_datasets()
     assert "BCDMS_NC_NOTFIXED_P_EM-F2" in names and "HERA_CC_318GEV_EM-SIGMARED" in names
-    assert len(names) == 10
+    assert "BCDMS_NC_NOTFIXED_D_EM-F2" in names and "SLAC_NC_NOTFIXED_D_EM-F2" in names
+    assert len(names) == 12
 
 
 @pytest.mark.parametrize("name, expected", sorted(NNPDF40_POINTS.items()))

@@ -85,6 +85,25 @@ def test_lo_f2_is_the_parton_model(built, kinematics):
     assert 0.2 < predicted.min() and predicted.max() < 0.6  # F2 of a proton-like PDF at x ~ 0.1
 
 
+def test_lo_deuteron_f2_is_the_nucleon_average(tmp_path):
+    """BCDMS deuterium: FK(LO) x PDF = (F2p + F2n)/2 per nucleon, F2n from F2p by isospin (u <-> d), within 1e-3."""
+    name = "BCDMS_NC_NOTFIXED_D_EM-F2"
+    status = _script().build([name], "LO", tmp_path, max_points=N_POINTS, xgrid=XGRID, nodes=NODES)
+    assert all(s.startswith("built") for s in status.values()), status
+    table = fktable.load_fktable(name, "LO", tmp_path).table[:N_POINTS]
+    data = commondata.load_dataset(name, q2min=0.0, w2min=0.0)
+    predicted = np.einsum("iak,ak->i", table, _xf0())
+    swap = {1: 2, 2: 1, -1: -2, -2: -1}
+    expected = []
+    for x, q2 in zip(data.kinematics["x"][:N_POINTS], data.kinematics["Q2"][:N_POINTS]):
+        op = evolution_operator(XGRID, [np.sqrt(q2)], theory_card("LO"), xgrid_out=[x], nodes=NODES)
+        xf = np.einsum("fak,ak->f", op[0, :, 0], _xf0())
+        pdf = {pid: xf[PIDS.index(pid)] for pid in PIDS}
+        f2 = lambda p: sum(e2 * (p[q] + p[-q]) for q, e2 in E2.items())  # noqa: E731
+        expected.append(0.5 * (f2(pdf) + f2({pid: pdf[swap.get(pid, pid)] for pid in PIDS})))
+    np.testing.assert_allclose(predicted, expected, rtol=1e-3)
+
+
 class _EvolvedGrid:
     """LHAPDF-like access (xfxQ2) to the evolved PDF at the data scales, on the grid nodes."""
 
@@ -134,4 +153,6 @@ def test_observable_cards():
     nc = fktable.yadism_observables("HERA_NC_318GEV_EM-SIGMARED", kin, XGRID)
     assert nc["prDIS"] == "NC" and nc["ProjectileDIS"] == "electron"
     nmc = fktable.yadism_observables("NMC_NC_NOTFIXED_P_EM-SIGMARED", kin, XGRID)
-    assert nmc["prDIS"] == "EM" and "XSHERANC_total" in nmc["observables"]
+    assert nmc["prDIS"] == "EM" and "XSHERANC_total" in nmc["observables"] and nmc["TargetDIS"] == "proton"
+    deuteron = fktable.yadism_observables("BCDMS_NC_NOTFIXED_D_EM-F2", kin, XGRID)
+    assert deuteron["TargetDIS"] == "isoscalar" and "F2_total" in deuteron["observables"]
