@@ -20,7 +20,7 @@ from mlhep.tasks.pdf.model import PdfModel
 from mlhep.tasks.pdf.problem import PdfProblem
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # hashed by identity: the engine caches its compiled program per trainable
 class PdfTrainable:
     problem: PdfProblem
     model: PdfModel
