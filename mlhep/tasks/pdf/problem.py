@@ -107,8 +107,10 @@ def build_problem(datasets: Sequence[DatasetArrays], t0: str | np.ndarray = "lh_
     central = np.concatenate([d.uncertainties.central for d in datasets]).astype(float)
     blocks = [d.uncertainties for d in datasets]
     cov_exp = covariance(blocks)
-    t0_source = t0 if isinstance(t0, str) else "fit"
-    t0_pdf = lh_toy_basis(xgrid) if t0_source == "lh_toy" else None if t0_source == "experimental" else t0
+    if isinstance(t0, str):
+        t0_source, t0_pdf = t0, (lh_toy_basis(xgrid) if t0 == "lh_toy" else None)
+    else:
+        t0_source, t0_pdf = "fit", t0
     if t0_pdf is None:
         cov_t0 = cov_exp
     else:

@@ -124,7 +124,8 @@ def _t0_from_fit(config: PdfFitConfig, ctx: RunContext, xgrid: np.ndarray) -> np
         raise ctx.fail("t0.fit", str(err)) from None
     if results.task != "pdf-fit" or "pdf/fk/basis" not in results.replicas:
         raise ctx.fail("t0.fit", f"{path} is not a pdf-fit results file with FK-grid PDFs ('pdf/fk/basis')")
-    if not np.allclose(np.asarray(results.summary["fk_xgrid"]), xgrid, rtol=1e-12, atol=0):
+    fitted_on = np.asarray(results.summary["fk_xgrid"])
+    if fitted_on.shape != xgrid.shape or not np.allclose(fitted_on, xgrid, rtol=1e-12, atol=0):
         raise ctx.fail("t0.fit", f"{path} was fitted on another FK x grid: rebuild the FK tables of one theory")
     keep = postfit.accepted(results, results.config)
     if not keep.any():
