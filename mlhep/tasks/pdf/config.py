@@ -87,13 +87,17 @@ class PositivityConfig:
 
 @dataclass
 class IntegrabilityConfig:
-    """Penalty multiplier * sum (x f_k(x))^2, k in V, V3, V8, T3, T8, at small x (NNPDF4.0 sec. 3.1.3)."""
+    """Penalty multiplier * sum (x f_k(x))^2 over the non-singlet ``flavours`` at small x (NNPDF4.0 sec. 3.1.3)."""
 
     multiplier: float = option(10.0, "initial Lagrange multiplier (NNPDF4.0: 10)", gt=0)
     growth: float = option(1.0136, "factor every `every` epochs (10 -> 1e2 in 17000 epochs)", ge=1)
     max_multiplier: float = option(100.0, "the multiplier stops growing here (n3fit: maxlambda 1e2)", gt=0)
     every: int = option(100, "epochs between multiplier updates", ge=1)
     x: list[float] = option([1e-9], "x points of the penalty (NNPDF_INTEG_3GEV: 1e-9)")
+    flavours: list[Literal["V", "V3", "V8", "T3", "T8"]] = option(
+        ["V", "V3", "V8", "T3", "T8"], "non-singlet combinations required to be integrable (n3fit: one "
+                                       "integdataset each); a closure truth with x T8 ~ x^-0.1, as the Les "
+                                       "Houches toy, needs T8 left out")
 
 
 @dataclass
@@ -106,6 +110,22 @@ class T0Config:
                   "of an earlier pdf-fit (fit, with `fit:`), or none (experimental covariance)")
     fit: Optional[str] = option(None, "results file (.h5) of the earlier pdf-fit for source: fit (relative to "
                                       "the runcard; ${MLHEP_SHARED_DATA} is expanded)")
+
+
+@dataclass
+class ClosureConfig:
+    """Closure test (``mlhep.tasks.pdf.closure``; NNPDF: ``closuretest``): fit fake data made from a known PDF
+    through the same FK tables, then compare the fit with that truth in the report."""
+
+    truth: Optional[Literal["lh_toy", "fit"]] = option(
+        None, "known PDF: the Les Houches toy at Q0 (lh_toy; its x T8 grows as x^-0.1 at small x, so leave T8 "
+              "out of integrability.flavours and widen its alpha range) or the mean PDF of the accepted replicas "
+              "of an earlier pdf-fit (fit, with `fit:`, NNPDF's choice); none: fit the measured data")
+    fit: Optional[str] = option(None, "results file (.h5) of the earlier pdf-fit for truth: fit (relative to the "
+                                      "runcard)")
+    level: int = option(1, "0: central values = truth predictions; 1: plus one fluctuation drawn from the "
+                           "experimental covariance", ge=0, le=1)
+    seed: int = option(1, "seed of the level-1 fluctuation (NNPDF: filterseed), independent of the replica seed")
 
 
 @dataclass
@@ -140,6 +160,7 @@ class PdfFitConfig:
     positivity: PositivityConfig = option(PositivityConfig(), "positivity Lagrange multiplier")
     integrability: IntegrabilityConfig = option(IntegrabilityConfig(), "integrability Lagrange multiplier")
     t0: T0Config = option(T0Config(), "t0 covariance of the training loss")
+    closure: ClosureConfig = option(ClosureConfig(), "closure test: fake data from a known PDF")
     postfit: PostfitConfig = option(PostfitConfig(), "replica selection at report/export time")
     output_grid: OutputGridConfig = option(OutputGridConfig(), "PDF grids stored in the results")
     lhapdf: LhapdfConfig = option(LhapdfConfig(), "LHAPDF6 export")

@@ -10,6 +10,8 @@ PDFs are constrained at Q0 rather than at Q^2 = 5 GeV^2.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,9 +36,9 @@ def positivity_penalty(xf_flavour: jax.Array) -> jax.Array:
     return jnp.sum(jax.nn.elu(-xf_flavour, alpha=ELU_ALPHA), axis=(-2, -1))
 
 
-def integrability_penalty(xf_basis: jax.Array) -> jax.Array:
-    """sum (x f_k)^2 over k in INTEGRABLE and the small-x points, ``xf_basis`` (..., 7, n) -> (...)."""
-    rows = np.array([BASIS_INDEX[k] for k in INTEGRABLE])
+def integrability_penalty(xf_basis: jax.Array, flavours: Sequence[str] = INTEGRABLE) -> jax.Array:
+    """sum (x f_k)^2 over k in ``flavours`` and the small-x points, ``xf_basis`` (..., 7, n) -> (...)."""
+    rows = np.array([BASIS_INDEX[k] for k in flavours], dtype=int)
     return jnp.sum(xf_basis[..., rows, :] ** 2, axis=(-2, -1))
 
 

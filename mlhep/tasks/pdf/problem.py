@@ -48,6 +48,7 @@ class PdfProblem:
     q0: float = 1.65
     theory: Any = None                    # FK-table theory card (for evolution / LHAPDF metadata)
     seed: int = 0
+    closure_truth: np.ndarray | None = None   # (7, nx) x f of the closure test's known PDF on xgrid, if any
 
     def predictions(self, xf: np.ndarray) -> np.ndarray:
         """Predictions (..., n) from x f (..., 7, nx) on ``xgrid``."""

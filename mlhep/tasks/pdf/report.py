@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from mlhep.stats.chi2 import chi2, chi2_per_block
-from mlhep.tasks.pdf import postfit
+from mlhep.physics.evolution import FIT_BASIS
+from mlhep.tasks.pdf import closure, postfit
 
 
 def report(results) -> str:
@@ -46,4 +47,44 @@ def report(results) -> str:
     lines.append("sum rules (accepted mean +- std): " + ", ".join(
         f"{k} {np.mean(rep[f'sumrules/{k}'][keep]):.5f} +- {np.std(rep[f'sumrules/{k}'][keep]):.1e}"
         for k in ("momentum", "uv", "dv", "sv")))
+    if "closure/fk_truth" in summ:
+        lines += ["", *_closure_lines(rep, summ, keep, names)]
     return "\n".join(lines)
+
+
+def _closure_lines(rep, summ, keep: np.ndarray, names: list[str]) -> list[str]:
+    """Closure-test estimators of the accepted replicas (``closure``): per dataset, per correlated group of
+    datasets, and in PDF space on the FK x grid."""
+    lines = [f"closure test, level {int(summ['closure/level'])}: bias and variance per point (experimental "
+             "covariance), R_bv = sqrt(bias/variance) ~ 1 for faithful uncertainties",
+             f"{'dataset':<36} {'ndata':>6} {'bias':>9} {'variance':>9} {'R_bv':>6}"]
+    row = lambda label, n, b, v: f"{label:<36} {n:>6d} {b:>9.3f} {v:>9.3f} {np.sqrt(b / v):>6.2f}"  # noqa: E731
+    group, ndata = 0, np.asarray(summ["ndata"])
+    totals = []
+    while f"corr_groups/{group}/datasets" in summ:
+        members = np.atleast_1d(summ[f"corr_groups/{group}/datasets"]).astype(int)
+        cov = np.asarray(summ[f"corr_groups/{group}/cov_exp"])
+        start = 0
+        for i in members:
+            n = int(ndata[i])
+            b, v = closure.bias_variance(rep[f"prediction/{names[i]}"][keep],
+                                         np.asarray(summ[f"closure/prediction/{names[i]}"]),
+                                         cov[start:start + n, start:start + n])
+            lines.append(row(names[i], n, b, v))
+            start += n
+        predictions = np.concatenate([rep[f"prediction/{names[i]}"][keep] for i in members], axis=1)
+        truth = np.concatenate([np.asarray(summ[f"closure/prediction/{names[i]}"]) for i in members])
+        totals.append((len(truth), *closure.bias_variance(predictions, truth, cov)))
+        group += 1
+    n_total = sum(n for n, _, _ in totals)
+    bias = sum(n * b for n, b, _ in totals) / n_total
+    variance = sum(n * v for n, _, v in totals) / n_total
+    lines.append(row("total (with cross-dataset correlations)", n_total, bias, variance))
+    x = np.asarray(summ["fk_xgrid"])
+    region = (x > 1e-3) & (x < 0.7)
+    xf = np.asarray(rep["pdf/fk/basis"])[keep][:, :, region]
+    truth = np.asarray(summ["closure/fk_truth"])[:, region]
+    inside = np.abs(xf.mean(axis=0) - truth) <= xf.std(axis=0)
+    lines.append("truth within the 1-sigma replica band at Q0 (FK grid, 1e-3 < x < 0.7; 68% expected): " + ", ".join(
+        f"{name} {100 * frac:.0f}%" for name, frac in zip(FIT_BASIS, inside.mean(axis=1))))
+    return lines

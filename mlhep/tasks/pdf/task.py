@@ -6,6 +6,7 @@ results file and apply the postfit selection over the whole (possibly merged) en
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from mlhep.task import Outputs, RunContext, Task, TrainResult
 from mlhep.tasks.pdf.config import PdfFitConfig
 from mlhep.tasks.pdf.evaluate import evaluate_replicas, output_xgrid, summary
 from mlhep.tasks.pdf.model import PdfModel
-from mlhep.tasks.pdf.problem import DatasetArrays, PdfProblem, build_problem, common_xgrid
+from mlhep.tasks.pdf import closure
+from mlhep.tasks.pdf.problem import DatasetArrays, PdfProblem, build_problem, common_xgrid, lh_toy_basis
 from mlhep.tasks.pdf.trainable import PdfTrainable
 
 KINEMATICS = ("x", "Q2", "y")
@@ -57,11 +59,19 @@ class PdfFitTask(Task):
             raise ctx.fail("data.datasets", "no dataset given")
         ctx.log(f"pdf-fit: {len(arrays)} datasets, {sum(len(a.uncertainties.central) for a in arrays)} points "
                 f"after cuts, FK tables at {config.theory.order}, Q0 = {q0} GeV")
-        t0 = config.t0.source if config.t0.source != "fit" else _t0_from_fit(config, ctx, common_xgrid(arrays)[0])
+        xgrid = common_xgrid(arrays)[0]
+        truth = None
+        if config.closure.truth is not None:
+            truth = (lh_toy_basis(xgrid) if config.closure.truth == "lh_toy"
+                     else _mean_pdf_of_fit(ctx, config.closure.fit, xgrid, "closure"))
+            arrays = closure.fake_datasets(arrays, truth, config.closure.level, config.closure.seed)
+            ctx.log(f"pdf-fit: closure test, level {config.closure.level} fake data from {config.closure.truth}")
+        t0 = config.t0.source if config.t0.source != "fit" else _mean_pdf_of_fit(ctx, config.t0.fit, xgrid, "t0")
         try:
-            return build_problem(arrays, t0, q0, theory, ctx.seed)
+            problem = build_problem(arrays, t0, q0, theory, ctx.seed)
         except np.linalg.LinAlgError as err:
             raise ctx.fail("data.datasets", f"covariance matrix is not positive definite ({err})") from None
+        return dataclasses.replace(problem, closure_truth=truth)
 
     def trainable(self, problem: PdfProblem, config: PdfFitConfig) -> PdfTrainable:
         return PdfTrainable(problem, PdfModel.from_config(config.model), config.positivity, config.integrability)
@@ -85,6 +95,12 @@ class PdfFitTask(Task):
                                         xgrid_out=x_out)
             summ["pdf/q"] = np.array(config.output_grid.q_values, dtype=float)
         summ["q0"] = np.array(problem.q0)
+        if problem.closure_truth is not None:
+            summ["closure/fk_truth"] = problem.closure_truth
+            summ["closure/level"] = np.array(config.closure.level)
+            truth_prediction = problem.predictions(problem.closure_truth)
+            for name, sl in zip(problem.names, problem.slices()):
+                summ[f"closure/prediction/{name}"] = truth_prediction[sl]
         return Outputs(replicas=rep, summary=summ)
 
     def run(self, config: PdfFitConfig, ctx: RunContext) -> Outputs:
@@ -109,28 +125,32 @@ class PdfFitTask(Task):
         return plot_all(results, Path(outdir))
 
 
-def _t0_from_fit(config: PdfFitConfig, ctx: RunContext, xgrid: np.ndarray) -> np.ndarray:
-    """The t0 PDF of ``t0.source: fit``: mean x f (7, nx) of the accepted replicas of an earlier pdf-fit."""
+def _mean_pdf_of_fit(ctx: RunContext, fit: str | None, xgrid: np.ndarray, section: str) -> np.ndarray:
+    """Mean x f (7, nx) of the accepted replicas of an earlier pdf-fit: the t0 PDF of ``t0.source: fit`` or the
+    truth of ``closure.truth: fit`` (``section``)."""
     from mlhep.errors import ResultsError
     from mlhep.io.results import Results
     from mlhep.tasks.pdf import postfit
 
-    if not config.t0.fit:
-        raise ctx.fail("t0.source", "source: fit needs `t0.fit: <results.h5>` of an earlier pdf-fit")
-    path = ctx.resolve(config.t0.fit)
+    choice = "source" if section == "t0" else "truth"
+    if not fit:
+        raise ctx.fail(f"{section}.{choice}", f"{choice}: fit needs `{section}.fit: <results.h5>` of an earlier "
+                                             "pdf-fit")
+    path = ctx.resolve(fit)
     try:
         results = Results.read(path)
     except ResultsError as err:
-        raise ctx.fail("t0.fit", str(err)) from None
+        raise ctx.fail(f"{section}.fit", str(err)) from None
     if results.task != "pdf-fit" or "pdf/fk/basis" not in results.replicas:
-        raise ctx.fail("t0.fit", f"{path} is not a pdf-fit results file with FK-grid PDFs ('pdf/fk/basis')")
+        raise ctx.fail(f"{section}.fit", f"{path} is not a pdf-fit results file with FK-grid PDFs ('pdf/fk/basis')")
     fitted_on = np.asarray(results.summary["fk_xgrid"])
     if fitted_on.shape != xgrid.shape or not np.allclose(fitted_on, xgrid, rtol=1e-12, atol=0):
-        raise ctx.fail("t0.fit", f"{path} was fitted on another FK x grid: rebuild the FK tables of one theory")
+        raise ctx.fail(f"{section}.fit", f"{path} was fitted on another FK x grid: rebuild the FK tables of one "
+                                         "theory")
     keep = postfit.accepted(results, results.config)
     if not keep.any():
-        raise ctx.fail("t0.fit", f"{path}: no replica passes postfit, so there is no central PDF to use as t0")
-    ctx.log(f"pdf-fit: t0 PDF = mean of {int(keep.sum())} accepted replicas of {path}")
+        raise ctx.fail(f"{section}.fit", f"{path}: no replica passes postfit, so there is no central PDF to use")
+    ctx.log(f"pdf-fit: {section} PDF = mean of {int(keep.sum())} accepted replicas of {path}")
     return np.asarray(results.replicas["pdf/fk/basis"])[keep].mean(axis=0)
 
 

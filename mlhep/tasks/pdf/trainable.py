@@ -74,7 +74,7 @@ class PdfTrainable:
         lambda_pos, lambda_int = self.multipliers(epoch)
         return (chi2.quadratic_chi2(data["h_train"], q)
                 + lambda_pos * constraints.positivity_penalty(flavours)
-                + lambda_int * constraints.integrability_penalty(small_x))
+                + lambda_int * constraints.integrability_penalty(small_x, self.integrability.flavours))
 
     def validation(self, params, data: dict) -> tuple[jax.Array, jax.Array]:
         """(t0 chi2 per validation point -- training points if there are none --, positivity satisfied)."""

@@ -43,3 +43,44 @@ def test_closure_fit_recovers_lh_toy():
     np.testing.assert_allclose(rep["sumrules/sv"], 0.0, atol=1e-4)
     # the evaluate step re-derives each replica's split: its validation chi2 is the one the engine kept
     np.testing.assert_allclose(rep["chi2_valid"], result.best_valid, rtol=1e-6)
+
+
+def test_fake_data_level0_is_the_truth_and_level1_one_covariance_draw():
+    """Level 0: central = FK x truth exactly, MULT systematics keep their relative size; level 1: the shift is
+    one draw of the experimental covariance (whitened chi2/N within 5 sigma of 1), fixed by the seed."""
+    from mlhep.stats.covariance import covariance
+    from mlhep.tasks.pdf import closure
+    from pdf_synthetic import XGRID
+
+    real = closure_datasets(seed=3)
+    truth = 1.1 * lh_toy_basis(XGRID)                      # not the PDF the synthetic data were made from
+    level0 = closure.fake_datasets(real, truth, level=0, seed=5)
+    for r, f in zip(real, level0):
+        expected = np.einsum("nak,ak->n", r.fktable, truth)
+        np.testing.assert_allclose(f.uncertainties.central, expected, rtol=1e-13)
+        np.testing.assert_allclose(f.uncertainties.sys / f.uncertainties.central[:, None],
+                                   r.uncertainties.sys / r.uncertainties.central[:, None], rtol=1e-12)
+        np.testing.assert_array_equal(f.uncertainties.stat, r.uncertainties.stat)
+    level1 = closure.fake_datasets(real, truth, level=1, seed=5)
+    shift = np.concatenate([b.uncertainties.central - a.uncertainties.central for a, b in zip(level0, level1)])
+    cov = covariance([d.uncertainties for d in level0])
+    n = len(shift)
+    assert abs(shift @ np.linalg.solve(cov, shift) / n - 1) < 5 * np.sqrt(2 / n)
+    again = closure.fake_datasets(real, truth, level=1, seed=5)
+    other = closure.fake_datasets(real, truth, level=1, seed=6)
+    assert all(np.array_equal(a.uncertainties.central, b.uncertainties.central) for a, b in zip(level1, again))
+    assert not np.allclose(level1[0].uncertainties.central, other[0].uncertainties.central)
+
+
+def test_bias_variance_of_known_shifts():
+    """Unit covariance: bias = |<T> - truth|^2 / n, variance = mean |T_r - <T>|^2 / n; a scaled covariance scales
+    both by its inverse and leaves R_bv unchanged."""
+    from mlhep.tasks.pdf import closure
+
+    truth = np.array([1.0, 2.0, 3.0, 4.0])
+    spread = np.array([[0.1, -0.2, 0.0, 0.3], [-0.1, 0.2, 0.0, -0.3]])      # mean zero over the replicas
+    predictions = truth + np.array([0.5, 0.0, -0.5, 1.0]) + spread
+    bias, variance = closure.bias_variance(predictions, truth, np.eye(4))
+    assert np.isclose(bias, (0.25 + 0.25 + 1.0) / 4) and np.isclose(variance, (0.01 + 0.04 + 0.09) / 4)
+    bias4, variance4 = closure.bias_variance(predictions, truth, 4 * np.eye(4))
+    assert np.isclose(bias4, bias / 4) and np.isclose(variance4, variance / 4)
