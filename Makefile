@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install example test test-all lint bench fktables clean
+.PHONY: install example test test-all lint bench bench-n3fit n3fit-venv fktables clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ bench: install  ## benchmark tables into benchmarks/
 	$(BIN)/python scripts/bench_engine.py
 	$(BIN)/python scripts/bench_pdf.py
 	$(BIN)/python scripts/bench_eft.py
+
+# NNPDF's own fitting code in a virtual environment of its own (TensorFlow), to time it on mlhep's FK tables.
+N3FIT_VENV ?= .venv-n3fit
+n3fit-venv: $(N3FIT_VENV)/bin/n3fit  ## n3fit (PyPI nnpdf) beside mlhep, for bench-n3fit
+$(N3FIT_VENV)/bin/n3fit:
+	$(PYTHON) -m venv $(N3FIT_VENV)
+	$(N3FIT_VENV)/bin/pip install --quiet nnpdf lhapdf-management pdfflow
+
+bench-n3fit: install fktables n3fit-venv  ## n3fit vs mlhep on the same FK tables and data: benchmarks/n3fit.md
+	$(BIN)/python scripts/bench_n3fit.py --n3fit-venv $(N3FIT_VENV)
 
 clean:
 	rm -rf results .pytest_cache build *.egg-info
