@@ -10,7 +10,7 @@ import numpy as np
 
 from mlhep.engine.checkpoint import Checkpoint, flatten
 from mlhep.engine.replicas import train
-from mlhep.errors import MlhepError, RunCardError
+from mlhep.errors import MlhepError, ResultsError, RunCardError
 from mlhep.io import provenance, results
 from mlhep.registry import broken_tasks, load_tasks
 from mlhep.runcard import RunCard, load_runcard, to_plain
@@ -71,6 +71,10 @@ def fit(runcard_path: Path, output: Path | None = None, replicas: str | None = N
         runcard.engine.batch = batch
     ids = parse_replicas(replicas, runcard.replicas)
     out = Path(output) if output else default_output(runcard, ids, replicas is not None)
+    try:    # before training: checkpoints and exports go there too, and a bad folder should not cost a fit
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ResultsError(f"cannot create the output folder {out.parent}: {err.strerror}") from None
     fingerprint = hashlib.sha256(f"{runcard.sha256}|{ids.tolist()}|{runcard.engine.batch}".encode()).hexdigest()
     checkpoint = Checkpoint(out.with_name(out.name + ".ckpt.npz"), fingerprint)
     if checkpoint.path.exists() and not resume:

@@ -142,6 +142,18 @@ def test_interrupted_fit_leaves_no_results_and_resumes_to_the_same_numbers(tmp_p
     np.testing.assert_array_equal(resumed.train["history_valid"], ref.train["history_valid"])
 
 
+def test_output_folder_is_created_before_training_or_refused_clearly(tmp_path, run_cli):
+    """`make example` writes into results/, which a fresh clone does not have: checkpoints go there mid-fit."""
+    card = write_card(tmp_path)
+    out = tmp_path / "new" / "deeper" / "fit.h5"
+    code, _, err = run_cli("fit", card, "-o", out, "--quiet")
+    assert code == 0, err
+    assert Results.read(out).task == "toy-regression"
+    (tmp_path / "a_file").write_text("not a folder")
+    code, _, err = run_cli("fit", card, "-o", tmp_path / "a_file" / "fit.h5", "--quiet")
+    assert code == 3 and "cannot create the output folder" in err and "Traceback" not in err, err
+
+
 def test_tasks_and_examples_listing(run_cli):
     code, out, _ = run_cli("tasks")
     assert code == 0 and "toy-regression" in out
