@@ -156,14 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return 130
     except Interrupted as exc:
         click.echo(f"mlhep: {exc}; continue with the same command and --resume", err=True)
         return 130
-    except KeyboardInterrupt:  # outside training (set-up, evaluation): nothing was written
-        click.echo("mlhep: interrupted; no results written", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C outside training (click turns it into Abort)
+        click.echo("mlhep: interrupted outside training; no results file written (a fit whose training had "
+                   "begun continues with the same command and --resume)", err=True)
         return 130
     except MlhepError as exc:
         click.echo(f"mlhep: error: {exc}", err=True)

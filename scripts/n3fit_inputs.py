@@ -17,6 +17,8 @@ Written under a work folder ``W``:
   the t0 predictions of n3fit equal mlhep's up to rounding;
 - ``W/nnprofile.yaml``: the validphys profile (``NNPDF_PROFILE_PATH``) with ``nnpdf_share = W/share``;
 - the n3fit runcard of an mlhep pdf-fit runcard (:func:`n3fit_runcard`), without positivity/integrability.
+
+:func:`read_n3fit_fit` reads the per-replica results of an n3fit fit back, with its PDFs on mlhep's FK x grid.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from mlhep.physics.evolution import PIDS, fit_xgrid
+from mlhep.physics.evolution import PIDS, fit_xgrid, flavours_to_fit_basis
 from mlhep.physics.lh_toy import lh_toy
 from mlhep.tasks.pdf import commondata
 from mlhep.tasks.pdf.fktable import fktable_path, load_fktable
@@ -158,10 +160,10 @@ def write_profile(workdir: Path) -> Path:
     return path
 
 
-def n3fit_runcard(runcard, tid: int, epochs: int, parallel: bool = True) -> dict:
+def n3fit_runcard(runcard, tid: int, epochs: int, parallel: bool = True, patience: float = 1.0) -> dict:
     """The n3fit runcard of an mlhep pdf-fit runcard: datasets, cuts, fractions, t0 = LH toy at Q0, network,
-    initialiser, exponent ranges, optimizer; early stopping off (patience = all epochs); no positivity or
-    integrability datasets."""
+    initialiser, exponent ranges, optimizer; ``patience`` = n3fit's ``stopping_patience``, a fraction of the
+    epochs (1: early stopping off); no positivity or integrability datasets."""
     cfg, opt = runcard.config, runcard.engine.optimizer
     model = cfg.model
     optimizer = {"optimizer_name": N3FIT_OPTIMIZERS[opt.name], "learning_rate": float(opt.learning_rate)}
@@ -170,7 +172,7 @@ def n3fit_runcard(runcard, tid: int, epochs: int, parallel: bool = True) -> dict
     basis = [{"fl": N3FIT_BASIS[k], "trainable": bool(model.fit_exponents), "smallx": list(map(float, v.alpha)),
               "largex": list(map(float, v.beta))} for k, v in model.preprocessing.items()]
     return {
-        "description": f"n3fit on mlhep FK tables ({runcard.config.theory.order}), timing side by side",
+        "description": f"n3fit on mlhep FK tables ({runcard.config.theory.order}), side by side with mlhep",
         "dataset_inputs": [dict(dataset=d.name, frac=float(d.frac), variant=d.variant or "legacy")
                            for d in cfg.data.datasets],
         "datacuts": {"t0pdfset": TOY, "q2min": float(cfg.data.q2min), "w2min": float(cfg.data.w2min)},
@@ -179,7 +181,8 @@ def n3fit_runcard(runcard, tid: int, epochs: int, parallel: bool = True) -> dict
         "parameters": {"nodes_per_layer": [*model.architecture, 7],
                        "activation_per_layer": [model.activation] * len(model.architecture) + ["linear"],
                        "initializer": model.initializer, "optimizer": optimizer, "epochs": int(epochs),
-                       "stopping_patience": 1.0, "layer_type": "dense", "dropout": 0.0, "threshold_chi2": 3.5},
+                       "stopping_patience": float(patience), "layer_type": "dense", "dropout": 0.0,
+                       "threshold_chi2": 3.5},
         "fitting": {"fitbasis": "NN31PC", "savepseudodata": False, "basis": basis},
         "positivity": {"posdatasets": []}, "integrability": {"integdatasets": []},
         "debug": False, "parallel_models": parallel,
@@ -226,3 +229,39 @@ def check_export(venv: Path, env: dict, workdir: Path, runcard, order: str, tid:
             worst = max(worst, float(np.max(diff)))
             points += len(ours)
     return worst, points
+
+
+N3FIT_JSON_KEYS = {"chi2": "chi2", "chi2_train": "erf_tr", "chi2_valid": "erf_vl", "best_epoch": "best_epoch",
+                   "stop_epoch": "stop_epoch"}
+EXPORT_LABELS = {"TBAR": -6, "BBAR": -5, "CBAR": -4, "SBAR": -3, "UBAR": -2, "DBAR": -1, "GLUON": 21, "D": 1,
+                 "U": 2, "S": 3, "C": 4, "B": 5, "T": 6}
+
+
+def exportgrid_fit_basis(path: Path, xgrid: np.ndarray) -> np.ndarray:
+    """x f (7, nx) in FIT_BASIS on ``xgrid`` of an n3fit ``.exportgrid`` (x f at Q0 per flavour on n3fit's own
+    196-point x grid): cubic spline in log x of each flavour, then mlhep's flavour -> fit basis rotation."""
+    from scipy.interpolate import CubicSpline
+
+    grid = yaml.safe_load(Path(path).read_text())
+    x = np.array([float(v) for v in grid["xgrid"]])
+    table = np.asarray(grid["pdfgrid"], dtype=float)                             # (nx_n3fit, labels)
+    xf = np.zeros((len(PIDS), len(xgrid)))
+    for column, label in enumerate(grid["labels"]):
+        if label in EXPORT_LABELS:
+            xf[PIDS.index(EXPORT_LABELS[label])] = CubicSpline(np.log(x), table[:, column])(np.log(xgrid))
+    return flavours_to_fit_basis(xf)
+
+
+def read_n3fit_fit(fitdir: Path, name: str, xgrid: np.ndarray) -> dict:
+    """Per-replica arrays of the n3fit fit in ``fitdir`` (replica order): the ``nnfit/replica_*/<name>.json``
+    entries of :data:`N3FIT_JSON_KEYS` (``chi2``: chi2/N of the prediction to the central data with n3fit's
+    fitting covariance, i.e. the t0 one; ``erf_tr``/``erf_vl``: training/validation chi2/N on the replica's
+    pseudo-data; ``best_epoch``: best validation epoch; ``stop_epoch``: last epoch trained) and ``xf``
+    (R, 7, nx), the exportgrid PDFs on ``xgrid``."""
+    folders = sorted((Path(fitdir) / "nnfit").glob("replica_*"), key=lambda f: int(f.name.split("_")[1]))
+    if not folders:
+        raise RuntimeError(f"no replica folders in {fitdir / 'nnfit'}")
+    info = [json.loads((f / f"{name}.json").read_text()) for f in folders]
+    out = {key: np.array([i[source] for i in info]) for key, source in N3FIT_JSON_KEYS.items()}
+    out["xf"] = np.stack([exportgrid_fit_basis(f / f"{name}.exportgrid", xgrid) for f in folders])
+    return out
