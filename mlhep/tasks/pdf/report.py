@@ -8,6 +8,14 @@ from mlhep.physics.evolution import FIT_BASIS
 from mlhep.tasks.pdf import closure, postfit
 
 
+def correlated_groups(summ):
+    """(dataset indices, key prefix of its covariances) of each block of mutually correlated datasets."""
+    group = 0
+    while f"corr_groups/{group}/datasets" in summ:
+        yield np.atleast_1d(summ[f"corr_groups/{group}/datasets"]).astype(int), f"corr_groups/{group}"
+        group += 1
+
+
 def report(results) -> str:
     rep, summ, config = results.replicas, results.summary, results.config
     names = postfit._names(results)
@@ -22,17 +30,14 @@ def report(results) -> str:
              f"{'dataset':<36} {'ndata':>6} {'chi2/N exp':>11} {'chi2/N t0':>10}"]
     per_dataset = {}
     total = {"exp": 0.0, "t0": 0.0}
-    group = 0
-    while f"corr_groups/{group}/datasets" in summ:
-        members = np.atleast_1d(summ[f"corr_groups/{group}/datasets"]).astype(int)
+    for members, group in correlated_groups(summ):
         mean = np.concatenate([rep[f"prediction/{names[i]}"][keep].mean(axis=0) for i in members])
         data = np.concatenate([np.asarray(summ[f"data/{names[i]}"]) for i in members])
         for kind in ("exp", "t0"):
-            cov = np.asarray(summ[f"corr_groups/{group}/cov_{kind}"])
+            cov = np.asarray(summ[f"{group}/cov_{kind}"])
             total[kind] += chi2(mean - data, cov)
             for i, value in zip(members, chi2_per_block(mean - data, cov, ndata[members])):
                 per_dataset.setdefault(names[i], {})[kind] = value
-        group += 1
     for name, n in zip(names, ndata):
         c = per_dataset[name]
         lines.append(f"{name:<36} {n:>6d} {c['exp'] / n:>11.3f} {c['t0'] / n:>10.3f}")
@@ -59,11 +64,9 @@ def _closure_lines(rep, summ, keep: np.ndarray, names: list[str]) -> list[str]:
              "covariance), R_bv = sqrt(bias/variance) ~ 1 for faithful uncertainties",
              f"{'dataset':<36} {'ndata':>6} {'bias':>9} {'variance':>9} {'R_bv':>6}"]
     row = lambda label, n, b, v: f"{label:<36} {n:>6d} {b:>9.3f} {v:>9.3f} {np.sqrt(b / v):>6.2f}"  # noqa: E731
-    group, ndata = 0, np.asarray(summ["ndata"])
-    totals = []
-    while f"corr_groups/{group}/datasets" in summ:
-        members = np.atleast_1d(summ[f"corr_groups/{group}/datasets"]).astype(int)
-        cov = np.asarray(summ[f"corr_groups/{group}/cov_exp"])
+    ndata, totals = np.asarray(summ["ndata"]), []
+    for members, group in correlated_groups(summ):
+        cov = np.asarray(summ[f"{group}/cov_exp"])
         start = 0
         for i in members:
             n = int(ndata[i])
@@ -75,7 +78,6 @@ def _closure_lines(rep, summ, keep: np.ndarray, names: list[str]) -> list[str]:
         predictions = np.concatenate([rep[f"prediction/{names[i]}"][keep] for i in members], axis=1)
         truth = np.concatenate([np.asarray(summ[f"closure/prediction/{names[i]}"]) for i in members])
         totals.append((len(truth), *closure.bias_variance(predictions, truth, cov)))
-        group += 1
     n_total = sum(n for n, _, _ in totals)
     bias = sum(n * b for n, b, _ in totals) / n_total
     variance = sum(n * v for n, _, v in totals) / n_total

@@ -15,6 +15,7 @@ import pytest
 
 from mlhep.io.results import Results
 from mlhep.tasks.pdf import closure, commondata, fktable, postfit
+from mlhep.tasks.pdf.report import correlated_groups
 
 DATASETS = ("BCDMS_NC_NOTFIXED_P_EM-F2", "BCDMS_NC_NOTFIXED_D_EM-F2", "SLAC_NC_NOTFIXED_P_EM-F2",
             "NMC_NC_NOTFIXED_P_EM-SIGMARED", "HERA_NC_318GEV_EP-SIGMARED", "HERA_CC_318GEV_EP-SIGMARED")
@@ -65,13 +66,10 @@ def test_level1_closure_on_real_fk_tables(tmp_path, run_cli):
     predictions = np.concatenate([rep[f"prediction/{d}"][keep] for d in DATASETS], axis=1)
     truth = np.concatenate([summ[f"closure/prediction/{d}"] for d in DATASETS])
     cov = np.zeros((ndata, ndata))
-    group = 0
     edges = np.concatenate([[0], np.cumsum(summ["ndata"])])
-    while f"corr_groups/{group}/datasets" in summ:
-        rows = np.concatenate([np.arange(edges[i], edges[i + 1])
-                               for i in np.atleast_1d(summ[f"corr_groups/{group}/datasets"])])
-        cov[np.ix_(rows, rows)] = summ[f"corr_groups/{group}/cov_exp"]
-        group += 1
+    for members, group in correlated_groups(summ):
+        rows = np.concatenate([np.arange(edges[i], edges[i + 1]) for i in members])
+        cov[np.ix_(rows, rows)] = summ[f"{group}/cov_exp"]
     bias, variance = closure.bias_variance(predictions, truth, cov)
     assert 0.5 < np.sqrt(bias / variance) < 2.0, (bias, variance)
     np.testing.assert_allclose(rep["sumrules/momentum"], 1.0, atol=1e-4)
