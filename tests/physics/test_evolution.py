@@ -126,6 +126,12 @@ def test_scale_spline_matches_direct_eko(tmp_path):
     b = np.einsum("qfjak,ak->qfj", direct, xf0)
     big = np.abs(b) > 1e-3
     assert np.max(np.abs(a[big] / b[big] - 1)) < 5e-4
+    # reproducible to the last bit (results files and LHAPDF grids of two identical fits must agree exactly),
+    # and a node is reproduced exactly by the interpolating polynomial
+    again = evolution_operator(xgrid, [q], theory, cache=tmp_path, nodes=nodes)
+    np.testing.assert_array_equal(again, spline)
+    at_node = evolution_operator(xgrid, [nodes[2][0]], theory, cache=tmp_path, nodes=nodes)
+    np.testing.assert_allclose(at_node[0], run_eko(theory, xgrid, [nodes[2]])[0], rtol=0, atol=1e-12)
 
 
 def test_scale_out_of_range(tmp_path):
