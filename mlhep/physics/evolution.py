@@ -240,6 +240,14 @@ def _log_alpha_s(theory: dict, qs: Sequence[float], nfs: Sequence[int]) -> np.nd
     return np.log([couplings.a_s(q**2, nf) for q, nf in zip(qs, nfs)])
 
 
+def alpha_s(theory: dict, qs: Sequence[float], nfs: Sequence[int] | None = None) -> np.ndarray:
+    """alpha_s at scales ``qs`` (GeV) from eko's coupling evolution, with ``nfs`` active flavours (default: those
+    of the ZM-VFNS at each scale; give them to pick a side at a threshold)."""
+    qs = np.atleast_1d(np.asarray(qs, dtype=float))
+    nfs = [nf_at(q, theory) for q in qs] if nfs is None else list(nfs)
+    return 4 * np.pi * np.exp(_log_alpha_s(theory, qs, nfs))
+
+
 def _scale_variable(q) -> np.ndarray:
     """u = ln ln(Q^2 / Lambda^2), Lambda^2 = 0.04 GeV^2: close to ln(1/a_s), the variable of the LO solution."""
     return np.log(np.log(np.asarray(q, dtype=float) ** 2 / LAMBDA2))

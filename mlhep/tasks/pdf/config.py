@@ -138,7 +138,8 @@ class PostfitConfig:
 
 @dataclass
 class OutputGridConfig:
-    xmin: float = option(1e-5, "smallest x of the stored PDF grid", gt=0, lt=0.1)
+    xmin: float = option(1e-5, "smallest x of the stored PDF grid (with q_values: not below the FK tables' "
+                               "smallest x, where evolution stops)", gt=0, lt=0.1)
     points: int = option(100, "x points: half log-spaced in [xmin, 0.1], half linear in [0.1, 1)", ge=4)
     q_values: list[float] = option([1.65, 100.0], "scales [GeV] at which evolved PDFs are stored")
 
@@ -146,7 +147,8 @@ class OutputGridConfig:
 @dataclass
 class LhapdfConfig:
     name: Optional[str] = option(None, "LHAPDF set name written into the run's folder; none: no export")
-    xmin: float = option(1e-9, "smallest x of the grid", gt=0, lt=0.1)
+    xmin: Optional[float] = option(None, "smallest x of the grid, not below the FK tables' smallest x (eko evolves "
+                                         "on that grid; LHAPDF extrapolates below XMin); none: that x", gt=0, lt=0.1)
     x_points: int = option(100, "x grid points (log below 0.1, linear above)", ge=10)
     q_max: float = option(1e4, "largest Q [GeV]", gt=1)
     q_points: int = option(30, "Q grid points (log-spaced, split at heavy-quark thresholds)", ge=4)

@@ -37,7 +37,8 @@ def export_lhapdf(trainable, params, outputs, config, workdir: Path) -> Path:
     theory = problem.theory
     thresholds = [theory[f"k{q}Thr"] * theory[f"m{q}"] for q in "cb"]
     blocks = q_blocks(problem.q0, cfg.q_max, cfg.q_points, thresholds)
-    x = np.concatenate([np.geomspace(cfg.xmin, 0.1, cfg.x_points // 2, endpoint=False),
+    xmin = cfg.xmin if cfg.xmin is not None else float(problem.xgrid.min())
+    x = np.concatenate([np.geomspace(xmin, 0.1, cfg.x_points // 2, endpoint=False),
                         np.linspace(0.1, 1.0, cfg.x_points - cfg.x_points // 2)])
     xf_fk = np.asarray(jax.vmap(trainable.model.xf, in_axes=(0, None))(params, jnp.asarray(problem.xgrid)))[keep]
     q_all = np.concatenate(blocks)
@@ -45,7 +46,11 @@ def export_lhapdf(trainable, params, outputs, config, workdir: Path) -> Path:
     columns = [evolution.PIDS.index(p) for p in LHAPDF_PIDS]
     members = evolved[:, :, columns, :]
     members[..., -1] = 0.0                                                      # x f(x = 1) = 0 exactly
+    # alpha_s on the same Q grid, each block with its own flavour number (readers such as pdfflow need it)
+    nfs = np.concatenate([[evolution.nf_at(float(np.sqrt(b[0] * b[-1])), theory)] * len(b) for b in blocks])
     info = {"SetDesc": f"mlhep pdf-fit ({', '.join(problem.names)})", "OrderQCD": int(theory.get("PTO", 1)),
             "MCharm": theory["mc"], "MBottom": theory["mb"], "MTop": theory["mt"],
-            "AlphaS_MZ": theory.get("alphas", 0.118), "AlphaS_OrderQCD": int(theory.get("PTO", 1))}
+            "AlphaS_MZ": theory.get("alphas", 0.118), "AlphaS_OrderQCD": int(theory.get("PTO", 1)),
+            "AlphaS_Type": "ipol", "AlphaS_Qs": [float(q) for q in q_all],
+            "AlphaS_Vals": [float(a) for a in evolution.alpha_s(theory, q_all, nfs)]}
     return write_set(Path(workdir), cfg.name, x, blocks, members, LHAPDF_PIDS, info)

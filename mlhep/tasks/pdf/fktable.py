@@ -135,8 +135,7 @@ def coefficient_tables(theory: dict, observables: dict) -> np.ndarray:
 
 def alpha_s_over_4pi(theory: dict, q) -> np.ndarray:
     """a_s = alpha_s/(4 pi) at scales q (GeV) with the active flavours of the ZM-VFNS (eko's couplings)."""
-    q = np.atleast_1d(np.asarray(q, dtype=float))
-    return np.exp(evolution._log_alpha_s(theory, q, [evolution.nf_at(v, theory) for v in q]))
+    return evolution.alpha_s(theory, q) / (4 * np.pi)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ class PdfFitTask(Task):
             problem = build_problem(arrays, t0, q0, theory, ctx.seed)
         except np.linalg.LinAlgError as err:
             raise ctx.fail("data.datasets", f"covariance matrix is not positive definite ({err})") from None
+        _check_evolved_grids(config, ctx, float(xgrid.min()))
         return dataclasses.replace(problem, closure_truth=truth)
 
     def trainable(self, problem: PdfProblem, config: PdfFitConfig) -> PdfTrainable:
@@ -123,6 +124,20 @@ class PdfFitTask(Task):
     def plot(self, results, outdir: Path) -> list[Path]:
         from mlhep.tasks.pdf.plots import plot_all
         return plot_all(results, Path(outdir))
+
+
+def _check_evolved_grids(config: PdfFitConfig, ctx: RunContext, fk_xmin: float) -> None:
+    """Evolved PDFs exist only on the FK x grid (eko's interpolation is zero below it): refuse output grids that
+    start lower instead of writing zeros there."""
+    limit = fk_xmin * (1 - 1e-9)
+    if config.output_grid.q_values and config.output_grid.xmin < limit:
+        raise ctx.fail("output_grid.xmin", f"{config.output_grid.xmin:g} is below the FK tables' smallest x "
+                                           f"{fk_xmin:g}, where evolved PDFs end (use xmin >= {fk_xmin:g}, or "
+                                           "q_values: [] for Q0 only)")
+    if config.lhapdf.name and config.lhapdf.xmin is not None and config.lhapdf.xmin < limit:
+        raise ctx.fail("lhapdf.xmin", f"{config.lhapdf.xmin:g} is below the FK tables' smallest x {fk_xmin:g}, "
+                                      "where the evolution ends (leave it out to start there; LHAPDF "
+                                      "extrapolates below XMin)")
 
 
 def _mean_pdf_of_fit(ctx: RunContext, fit: str | None, xgrid: np.ndarray, section: str) -> np.ndarray:

@@ -63,6 +63,17 @@ def test_fit_to_real_data_has_sane_chi2_sum_rules_and_export(first_fit, run_cli)
     assert rep["pdf/fk/basis"].shape == (3, 7, len(res.summary["fk_xgrid"]))
     members = sorted((folder / "tiny_lo").glob("tiny_lo_*.dat"))
     assert len(members) == 4                                   # central + 3 replicas
+    # the grid starts where the FK tables (and so the evolution) start, not in a region of zeros; alpha_s is
+    # tabulated on the same Q grid (LHAPDF's ipol, which pdfflow and validphys need), 0.118 at M_Z
+    info = dict(line.split(": ", 1) for line in (folder / "tiny_lo" / "tiny_lo.info").read_text().splitlines())
+    assert float(info["XMin"]) == pytest.approx(res.summary["fk_xgrid"].min(), rel=1e-8)
+    first_block = members[1].read_text().split("---")[1].split("\n")
+    at_xmin = dict(zip(map(int, first_block[3].split()), np.array(first_block[4].split(), float)))
+    assert all(at_xmin[pid] > 0 for pid in (-3, -2, -1, 1, 2, 3, 21))       # light partons at XMin and Q0
+    qs, alphas = (np.array(info[k].strip("[]").split(","), float) for k in ("AlphaS_Qs", "AlphaS_Vals"))
+    assert info["AlphaS_Type"] == "ipol" and len(qs) == len(alphas) and np.all(np.diff(alphas) <= 0)
+    # at LO (this fit's order) 1 / alpha_s is linear in ln Q between thresholds
+    assert 1 / np.interp(np.log(91.1876), np.log(qs), 1 / alphas) == pytest.approx(0.118, rel=1e-3)
     code, out, _ = run_cli("report", folder / "fit.h5")
     assert code == 0 and "BCDMS_NC_NOTFIXED_P_EM-F2" in out and "total" in out
 
