@@ -64,20 +64,20 @@ def _closure_lines(rep, summ, keep: np.ndarray, names: list[str]) -> list[str]:
              "covariance), R_bv = sqrt(bias/variance) ~ 1 for faithful uncertainties",
              f"{'dataset':<36} {'ndata':>6} {'bias':>9} {'variance':>9} {'R_bv':>6}"]
     row = lambda label, n, b, v: f"{label:<36} {n:>6d} {b:>9.3f} {v:>9.3f} {np.sqrt(b / v):>6.2f}"  # noqa: E731
-    ndata, totals = np.asarray(summ["ndata"]), []
+    ndata, totals, per_dataset = np.asarray(summ["ndata"]), [], {}
     for members, group in correlated_groups(summ):
         cov = np.asarray(summ[f"{group}/cov_exp"])
         start = 0
         for i in members:
             n = int(ndata[i])
-            b, v = closure.bias_variance(rep[f"prediction/{names[i]}"][keep],
-                                         np.asarray(summ[f"closure/prediction/{names[i]}"]),
-                                         cov[start:start + n, start:start + n])
-            lines.append(row(names[i], n, b, v))
+            per_dataset[i] = closure.bias_variance(rep[f"prediction/{names[i]}"][keep],
+                                                   np.asarray(summ[f"closure/prediction/{names[i]}"]),
+                                                   cov[start:start + n, start:start + n])
             start += n
         predictions = np.concatenate([rep[f"prediction/{names[i]}"][keep] for i in members], axis=1)
         truth = np.concatenate([np.asarray(summ[f"closure/prediction/{names[i]}"]) for i in members])
         totals.append((len(truth), *closure.bias_variance(predictions, truth, cov)))
+    lines += [row(name, int(n), *per_dataset[i]) for i, (name, n) in enumerate(zip(names, ndata))]
     n_total = sum(n for n, _, _ in totals)
     bias = sum(n * b for n, b, _ in totals) / n_total
     variance = sum(n * v for n, _, v in totals) / n_total
