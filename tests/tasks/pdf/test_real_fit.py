@@ -100,6 +100,24 @@ def test_t0_from_an_earlier_fit(first_fit, tmp_path):
     assert problem.t0_source == "fit" and not np.allclose(problem.cov_t0, problem.cov_exp)
 
 
+def test_closure_truth_from_an_earlier_fit(first_fit, tmp_path):
+    """closure: {truth: fit}: the truth is the mean PDF of the earlier fit's accepted replicas (NNPDF's way), and
+    level-0 data are exactly its predictions through the same FK tables."""
+    from mlhep.fit import load
+    from mlhep.task import RunContext
+    from mlhep.tasks.pdf import postfit
+
+    folder, res = first_fit
+    card = tmp_path / "closure.yaml"
+    card.write_text(CARD.format(t0=f"closure: {{truth: fit, fit: {folder / 'fit.h5'}, level: 0}}"))
+    runcard, task = load(card)
+    ctx = RunContext(runcard_path=card, seed=7, replica_ids=np.arange(1), fail=runcard.fail, train=None, quiet=True)
+    problem = task.setup(runcard.config, ctx)
+    truth = res.replicas["pdf/fk/basis"][postfit.accepted(res, res.config)].mean(axis=0)
+    np.testing.assert_array_equal(problem.closure_truth, truth)
+    np.testing.assert_allclose(problem.central, problem.predictions(truth), rtol=1e-12)
+
+
 @pytest.mark.parametrize("t0, key, line", [("t0: {source: fit}", "t0.source", 18),
                                            ("t0: {source: fit, fit: nowhere.h5}", "t0.fit", 18)])
 def test_bad_t0_file_points_at_the_key(tmp_path, run_cli, t0, key, line):
