@@ -78,21 +78,30 @@ def test_fit_to_real_data_has_sane_chi2_sum_rules_and_export(first_fit, run_cli)
     assert code == 0 and "BCDMS_NC_NOTFIXED_P_EM-F2" in out and "total" in out
 
 
-def test_t0_from_an_earlier_fit(first_fit, tmp_path):
+def _setup(tmp_path, section: str):
+    """The problem pdf-fit sets up for CARD with ``section`` added (no training)."""
     from mlhep.fit import load
-    from mlhep.stats.covariance import covariance
     from mlhep.task import RunContext
-    from mlhep.tasks.pdf import postfit
 
-    folder, res = first_fit
-    card = tmp_path / "t0.yaml"
-    card.write_text(CARD.format(t0=f"t0: {{source: fit, fit: {folder / 'fit.h5'}}}"))
+    card = tmp_path / "card.yaml"
+    card.write_text(CARD.format(t0=section))
     runcard, task = load(card)
     ctx = RunContext(runcard_path=card, seed=7, replica_ids=np.arange(1), fail=runcard.fail, train=None, quiet=True)
-    problem = task.setup(runcard.config, ctx)
-    keep = postfit.accepted(res, res.config)
-    central = res.replicas["pdf/fk/basis"][keep].mean(axis=0)
-    t0_pred = problem.predictions(central)
+    return task.setup(runcard.config, ctx)
+
+
+def _central_pdf(res) -> np.ndarray:
+    """Mean x f on the FK grid of the postfit-accepted replicas of a results file."""
+    from mlhep.tasks.pdf import postfit
+    return res.replicas["pdf/fk/basis"][postfit.accepted(res, res.config)].mean(axis=0)
+
+
+def test_t0_from_an_earlier_fit(first_fit, tmp_path):
+    from mlhep.stats.covariance import covariance
+
+    folder, res = first_fit
+    problem = _setup(tmp_path, f"t0: {{source: fit, fit: {folder / 'fit.h5'}}}")
+    t0_pred = problem.predictions(_central_pdf(res))
     from mlhep.tasks.pdf import commondata
     blocks = [commondata.load_dataset(d, "legacy").uncertainties for d in DATASETS]
     expected = covariance(blocks, t0=[t0_pred[problem.groups == i] for i in range(2)])
@@ -103,17 +112,9 @@ def test_t0_from_an_earlier_fit(first_fit, tmp_path):
 def test_closure_truth_from_an_earlier_fit(first_fit, tmp_path):
     """closure: {truth: fit}: the truth is the mean PDF of the earlier fit's accepted replicas (NNPDF's way), and
     level-0 data are exactly its predictions through the same FK tables."""
-    from mlhep.fit import load
-    from mlhep.task import RunContext
-    from mlhep.tasks.pdf import postfit
-
     folder, res = first_fit
-    card = tmp_path / "closure.yaml"
-    card.write_text(CARD.format(t0=f"closure: {{truth: fit, fit: {folder / 'fit.h5'}, level: 0}}"))
-    runcard, task = load(card)
-    ctx = RunContext(runcard_path=card, seed=7, replica_ids=np.arange(1), fail=runcard.fail, train=None, quiet=True)
-    problem = task.setup(runcard.config, ctx)
-    truth = res.replicas["pdf/fk/basis"][postfit.accepted(res, res.config)].mean(axis=0)
+    problem = _setup(tmp_path, f"closure: {{truth: fit, fit: {folder / 'fit.h5'}, level: 0}}")
+    truth = _central_pdf(res)
     np.testing.assert_array_equal(problem.closure_truth, truth)
     np.testing.assert_allclose(problem.central, problem.predictions(truth), rtol=1e-12)
 
