@@ -10,23 +10,26 @@ same way. Key paths look like ``data.datasets[2].name``. Environment variables a
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import functools
 import hashlib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Optional
+from typing import AbstractSet, Any, Callable, Literal, Mapping, Optional
 
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from mlhep.config import option
-from mlhep.engine.config import EngineConfig
+from mlhep.config import option, valid_range
+from mlhep.engine.config import MAX_REPLICAS, EngineConfig
 from mlhep.engine.hyperopt_config import HyperoptConfig
 from mlhep.yaml_positions import child_path, child_position, key_tokens, node_position, parse
 from mlhep.errors import RunCardError
 
+MAX_RUNCARD_BYTES = 10**7   # the largest runcards (long dataset lists) are a few kB
 COMMON_KEYS = ("task", "seed", "replicas", "engine", "output", "description", "hyperopt")
 _MISSING = dataclasses.MISSING
 
@@ -36,8 +39,8 @@ class CommonConfig:
     """The top-level keys every runcard shares; all other top-level keys belong to the task's ``Config``."""
 
     task: str = option(doc="name of the task to run (see `mlhep tasks`)")
-    seed: int = option(0, "master seed: replica i uses fold_in(PRNGKey(seed), i)", ge=0)
-    replicas: int = option(1, "number of replicas", ge=1)
+    seed: int = option(0, "master seed: replica i uses fold_in(PRNGKey(seed), i)", ge=0, le=2**32 - 1)
+    replicas: int = option(1, "number of replicas", ge=1, le=MAX_REPLICAS)
     engine: EngineConfig = option(EngineConfig(), "how the replicas train")
     output: Optional[str] = option(None, "results file (none: derived from the runcard name)")
     description: str = option("", "free text stored with the results")
@@ -104,18 +107,31 @@ def load_runcard(path: str | Path, tasks: Mapping[str, Any]) -> RunCard:
     """Read and validate a runcard file; ``tasks`` maps task name -> object with a ``Config`` dataclass."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:     # bounded: /dev/zero or a huge file must not fill the memory
+            raw = file.read(MAX_RUNCARD_BYTES + 1)
     except FileNotFoundError:
         raise RunCardError("file not found", file=str(path)) from None
     except IsADirectoryError:
         raise RunCardError("is a directory, not a runcard file", file=str(path)) from None
     except OSError as exc:
         raise RunCardError(f"cannot read the file ({exc.strerror})", file=str(path)) from None
+    if len(raw) > MAX_RUNCARD_BYTES:
+        raise RunCardError(f"larger than {MAX_RUNCARD_BYTES // 10**6} MB: not a runcard (a runcard is a short "
+                           "YAML text file)", file=str(path)) from None
+    return load_runcard_text(decode_runcard(raw, str(path)), path, tasks)
+
+
+def decode_runcard(raw: bytes, file: str) -> str:
+    """The text of a runcard file's bytes; RunCardError at the first byte that is not UTF-8."""
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RunCardError(f"not UTF-8 text (bad byte at offset {exc.start})", file=str(path)) from None
-    return load_runcard_text(text, path, tasks)
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        kind = ("UTF-16 or UTF-32 text (save it as UTF-8)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+                else "a binary file, not a YAML runcard" if b"\0" in raw else "not UTF-8 text (save it as UTF-8)")
+        raise RunCardError(f"{kind}: byte 0x{raw[exc.start]:02x} is not UTF-8", file=file, line=line,
+                           col=col) from None
 
 
 def load_runcard_text(text: str, path: str | Path, tasks: Mapping[str, Any]) -> RunCard:
@@ -276,13 +292,23 @@ def _convert_scalar(tp: type, node: Any, path: str, ctx: LoadContext) -> Any:
 def _check_bounds(value: Any, node: Any, path: str, ctx: LoadContext, meta: Mapping) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
+    if isinstance(value, float) and not math.isfinite(value) and (math.isnan(value) or not meta.get("allow_inf")):
+        raise ctx.error(path, f"must be a finite number (got {_show(node)})", at="value")
     tests = {"ge": (">=", lambda v, b: v >= b), "gt": (">", lambda v, b: v > b),
              "le": ("<=", lambda v, b: v <= b), "lt": ("<", lambda v, b: v < b)}
     for name, (symbol, ok) in tests.items():
         bound = meta.get(name)
         if bound is not None and not ok(value, bound):
-            raise ctx.error(path, f"must be {symbol} {bound!r} (got {_show(node)})", at="value")
+            raise ctx.error(path, f"must be {symbol} {bound!r} (got {_show(node)}{_range_hint(meta)})", at="value")
+    if isinstance(value, int) and not -2**63 <= value < 2**63:    # numpy and JAX would overflow
+        raise ctx.error(path, f"must fit in a 64-bit integer, |value| < 2**63 (got {_show(node)})", at="value")
     return value
+
+
+def _range_hint(meta: Mapping) -> str:
+    """"; valid range [a, b]" for an option bounded on both sides (one bound is already in the message)."""
+    lower, upper = (any(meta.get(k) is not None for k in pair) for pair in (("ge", "gt"), ("le", "lt")))
+    return f"; valid range {valid_range(meta)}" if lower and upper else ""
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------
@@ -330,8 +356,14 @@ def _show(node: Any) -> str:
         return "a mapping"
     if isinstance(node, (list, tuple)):
         return "a list"
+    if isinstance(node, AbstractSet):
+        return "a set"
+    if isinstance(node, datetime.date):                      # YAML reads 2001-12-14 as a date
+        return f"a date ({node.isoformat()})"
     if isinstance(node, str):
         return repr(str(node))
+    if isinstance(node, float) and not math.isfinite(node):
+        return ".nan" if math.isnan(node) else ".inf" if node > 0 else "-.inf"     # as YAML spells them
     if isinstance(node, (int, float)):
         return repr(to_plain(node))
     tag = getattr(getattr(node, "tag", None), "value", None)

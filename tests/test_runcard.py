@@ -305,10 +305,11 @@ def test_wrong_type(tmp_path, old, new, line, col, key, message):
 
 
 @pytest.mark.parametrize("old, new, line, col, key, message", [
-    ("replicas: 4", "replicas: 0", 4, 11, "replicas", "must be >= 1 (got 0)"),
-    ("seed: 7", "seed: -1", 3, 7, "seed", "must be >= 0 (got -1)"),
+    ("replicas: 4", "replicas: 0", 4, 11, "replicas", "must be >= 1 (got 0; valid range [1, 100000])"),
+    ("seed: 7", "seed: -1", 3, 7, "seed", "must be >= 0 (got -1; valid range [0, 4294967295])"),
     ("      weight: 2", "      weight: 0", 14, 15, "data.datasets[1].weight", "must be > 0 (got 0)"),
-    ("{xmin: 0.1}", "{xmin: 1.0}", 15, 20, "data.datasets[1].cuts.xmin", "must be < 1 (got 1.0)"),
+    ("{xmin: 0.1}", "{xmin: 1.0}", 15, 20, "data.datasets[1].cuts.xmin",
+     "must be < 1 (got 1.0; valid range [0, 1))"),
     ("{xmin: 0.1}", "{xmax: -2}", 15, 20, "data.datasets[1].cuts.xmax", "must be > 0 (got -2)"),
     ("  layers: [8, 8]", "  layers: [8, 0]", 18, 15, "model.layers[1]", "must be >= 1 (got 0)"),
     ("    learning_rate: 1e-2", "    learning_rate: -1e-2", 9, 20, "engine.optimizer.learning_rate",
@@ -351,7 +352,8 @@ def test_lenient_forms_that_are_accepted(tmp_path):
 def test_to_dataclass_without_context_locates_within_the_node():
     with pytest.raises(RunCardError) as info:
         to_dataclass(Model, {"layers": [4], "dropout": 2.0}, "model")
-    assert info.value.key == "model.dropout" and str(info.value).endswith("model.dropout: must be < 1 (got 2.0)")
+    assert info.value.key == "model.dropout" and str(info.value).endswith(
+        "model.dropout: must be < 1 (got 2.0; valid range [0, 1))")
     assert to_dataclass(Model, {}, "model") == Model()
 
 
@@ -362,3 +364,42 @@ def test_config_redefining_a_common_key_is_a_programming_error():
 
     with pytest.raises(TypeError, match="common runcard keys"):
         load_runcard_text("task: clash\n", "x.yaml", {"clash": FakeTask(Clash)})
+
+
+# ---- limits: aliases, infinities, documented ranges ---------------------------------------------------------
+
+def test_anchors_aliases_and_merge_keys_within_the_budget_are_accepted(tmp_path):
+    text = variant("    - name: beta\n      weight: 2\n      cuts: {xmin: 0.1}\n",
+                   "    - &beta\n      name: beta\n      weight: 2\n      cuts: &cuts {xmin: 0.1}\n"
+                   "    - <<: *beta\n      name: gamma\n    - {name: delta, cuts: *cuts}\n")
+    datasets = load_runcard(write(tmp_path, text), TASKS).config.data.datasets
+    assert [(d.name, d.weight, d.cuts.xmin) for d in datasets] == [
+        ("alpha", 1.0, 0.0), ("beta", 2.0, 0.1), ("gamma", 2.0, 0.1), ("delta", 1.0, 0.1)]
+
+
+@dataclass
+class Limits:
+    cutoff: float = option(float("inf"), "no cut unless given", allow_inf=True)
+    ratio: float = option(0.5, "a fraction", ge=0, le=1)
+
+
+@pytest.mark.parametrize("node, message", [
+    ({"cutoff": float("nan")}, "limits.cutoff: must be a finite number (got .nan)"),
+    ({"ratio": float("-inf")}, "limits.ratio: must be a finite number (got -.inf)"),
+    ({"ratio": "NaN"}, "limits.ratio: must be a finite number (got 'NaN')"),
+    ({"ratio": 2}, "limits.ratio: must be <= 1 (got 2; valid range [0, 1])"),
+])
+def test_non_finite_floats_are_refused_unless_the_field_allows_inf(node, message):
+    with pytest.raises(RunCardError) as info:
+        to_dataclass(Limits, node, "limits")
+    assert str(info.value).endswith(message)
+    assert to_dataclass(Limits, {"cutoff": float("inf")}, "limits").cutoff == float("inf")
+
+
+def test_tasks_verbose_documents_the_valid_ranges():
+    from mlhep.config import describe
+    from mlhep.runcard import CommonConfig
+    lines = "\n".join(describe(CommonConfig))
+    assert "replicas: int = 1  number of replicas [1, 100000]" in lines
+    assert "seed: int = 0  master seed: replica i uses fold_in(PRNGKey(seed), i) [0, 4294967295]" in lines
+    assert "learning_rate: float = 0.001  initial learning rate (0, inf)" in lines

@@ -6,6 +6,11 @@ from typing import Literal, Optional
 
 from mlhep.config import option
 
+# Upper bounds that catch typos (an extra few zeros) before they try to allocate terabytes or run for years.
+MAX_REPLICAS = 100_000     # replicas trained by one command; NNPDF fits use 100-1000
+MAX_EPOCHS = 10_000_000    # NNPDF4.0 trains at most 17000 epochs
+MAX_CHUNK = 100_000        # epochs per jitted call (the scan's epoch counter is an array of this length)
+
 
 @dataclass
 class ScheduleConfig:
@@ -45,14 +50,14 @@ class StoppingConfig:
 class EngineConfig:
     """How replicas train: batched (one vmapped program) or one by one, for how long, with what optimizer."""
 
-    epochs: int = option(1000, "maximum number of epochs", ge=1)
+    epochs: int = option(1000, "maximum number of epochs", ge=1, le=MAX_EPOCHS)
     chunk: int = option(100, "epochs per jitted call; progress, stopping checks and checkpoints between chunks",
-                        ge=1)
+                        ge=1, le=MAX_CHUNK)
     batch: bool = option(True, "train all replicas as one vmapped program (false: one by one, same results)")
     block_size: Optional[int] = option(
         None, "with batch: train the replicas in consecutive blocks of this many, each block one run of the same "
               "vmapped program (none: all replicas in one block). On a CPU a block whose per-replica data fit in "
-              "the caches can be faster (see benchmarks/pdf.md); on a GPU leave it unset", ge=1)
+              "the caches can be faster (see benchmarks/pdf.md); on a GPU leave it unset", ge=1, le=MAX_REPLICAS)
     optimizer: OptimizerConfig = option(OptimizerConfig(), "optimizer")
     stopping: StoppingConfig = option(StoppingConfig(), "early stopping")
     shard: bool = option(True, "shard the replica axis over all local devices when there are several")
