@@ -25,13 +25,11 @@ from .binned.setup import setup_problem
 
 try:  # the unbinned mode is optional: the binned side works without it
     from .unbinned import UnbinnedConfig, plot_unbinned, report_unbinned, run_unbinned
+    from .unbinned.run import KEY as UNBINNED_KEY
+    from .unbinned.validate import validate_unbinned
 except ImportError:  # pragma: no cover - only while the unbinned package is absent or broken
     UnbinnedConfig = Any  # type: ignore[misc,assignment]
-    run_unbinned = report_unbinned = plot_unbinned = None
-try:  # optional semantic check of the unbinned section for `mlhep check`
-    from .unbinned import setup_unbinned as unbinned_setup
-except ImportError:
-    unbinned_setup = None
+    run_unbinned = report_unbinned = plot_unbinned = validate_unbinned = None
 
 
 @dataclass
@@ -61,14 +59,21 @@ class EftTask(Task):
             raise ctx.fail("mode", f"mode: {config.mode} needs a '{config.mode}:' section")
         return section
 
+    def validate(self, config: Config, ctx) -> None:
+        """Every semantic check ``fit`` makes before fitting, without its heavy work (``mlhep check``): binned
+        mode reads the datasets and checks the covariance; unbinned mode checks the section (and the size of
+        the pseudo-experiments when sigma_SM is cheap to compute), with no event generation or eko."""
+        self.setup(config, ctx)
+
     def setup(self, config: Config, ctx) -> Any:
-        """Validate the runcard against the data (``mlhep check``): binned mode loads the datasets."""
+        """The binned problem (data, theory, covariance; cheap), or None after the unbinned checks."""
         section = self._section(config, ctx)
         if config.mode == "binned":
             check_fit_options(section, ctx)
             return setup_problem(section, ctx)
-        if unbinned_setup is not None:
-            return unbinned_setup(section, ctx)
+        if validate_unbinned is None:
+            raise ctx.fail("mode", "the unbinned mode is not available in this installation")
+        validate_unbinned(section, ctx, UNBINNED_KEY)
         return None
 
     def run(self, config: Config, ctx) -> Outputs:

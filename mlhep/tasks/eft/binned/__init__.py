@@ -1,9 +1,10 @@
 """eft-fit, binned mode: a global fit of SMEFT Wilson coefficients to binned LHC/LEP data (SMEFiT approach,
 Ethier et al., JHEP 11 (2021) 089, arXiv:2105.00006), read from the SMEFiT database formats.
 
-Modules: ``config`` (runcard section), ``loader`` (commondata/theory readers), ``theory`` (coefficient map and
-predictions), ``problem`` (arrays and covariances), ``chi2``, ``newton`` (batched damped Newton), ``fits``
-(analytic and replica fits), ``sampler`` (NUTS), ``scans``, ``pca``, ``summary``, ``run``, ``report``, ``plots``.
+Modules: ``config`` (runcard section), ``read`` (checked file reading), ``loader`` (commondata/theory readers),
+``theory`` (coefficient map and predictions), ``problem`` (arrays and covariances), ``chi2``, ``newton`` (batched
+damped Newton), ``fits`` (analytic and replica fits), ``sampler`` (NUTS), ``scans``, ``pca``, ``summary``, ``run``,
+``report``, ``plots``.
 """
 from .config import BinnedConfig
 from .plots import plot_binned

@@ -39,7 +39,11 @@ def analytic_fit(problem: BinnedProblem, data: np.ndarray | None = None) -> Anal
     L = problem.fit_cholesky
     A_w = np.linalg.solve(L, A)
     r_w = np.linalg.solve(L, data - base)
-    fisher = A_w.T @ A_w
+    with np.errstate(over="ignore", invalid="ignore"):    # an overflow is refused by the caller, by name
+        fisher = A_w.T @ A_w
+    if not np.all(np.isfinite(fisher)):
+        nan = np.full(fisher.shape[0], np.nan)
+        return AnalyticFit(nan, np.diag(nan), fisher, float("nan"))
     covariance = np.linalg.pinv(fisher, rcond=1e-13, hermitian=True)
     best = covariance @ (A_w.T @ r_w)
     residual = r_w - A_w @ best

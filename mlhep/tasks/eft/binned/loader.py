@@ -12,15 +12,15 @@
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ruamel.yaml import YAML
 
 from mlhep.errors import DataError
 from mlhep.stats.covariance import Uncertainties
+
+from .read import count, finite_array, labels, load_json_object, load_yaml_mapping, require, vector
 
 ORDER_KEYS = {"LO": "LO", "NLO": "NLO_QCD"}
 
@@ -38,29 +38,39 @@ class DatasetTables:
     quadratic: dict[tuple[str, str], np.ndarray]      # (coefficient, coefficient) -> (n,) quadratic correction
 
 
+COMMONDATA_LAYOUT = ("a SMEFiT commondata mapping: num_data, num_sys, data_central and statistical_error "
+                     "(num_data values each), systematics (num_sys x num_data values), sys_type and sys_names "
+                     "(num_sys each)")
+THEORY_LAYOUT = ("a SMEFiT theory object: best_sm (n values), theory_cov_current or theory_cov (n x n), and the "
+                 "tables LO and/or NLO_QCD mapping 'SM', 'OX' and 'OX*OY' to n values")
+SYSTEMATIC_TYPES = ("ADD", "MULT")
+
+
 def read_commondata(path: Path) -> Uncertainties:
     """One commondata YAML file as ``Uncertainties`` with sys of shape (n, k), absolute values."""
-    raw = YAML(typ="safe").load(Path(path).read_text())
-    name = raw.get("dataset_name", Path(path).stem)
-    n, k = int(raw["num_data"]), int(raw["num_sys"])
-    central = np.atleast_1d(np.asarray(raw["data_central"], dtype=float))
-    stat = np.atleast_1d(np.asarray(raw["statistical_error"], dtype=float))
-    if central.shape != (n,) or stat.shape != (n,):
-        raise DataError(f"{path}: num_data = {n} but data_central has {central.size} and statistical_error "
-                        f"{stat.size} values")
+    raw = load_yaml_mapping(path, COMMONDATA_LAYOUT)
+    name = str(raw.get("dataset_name", Path(path).stem))
+    n = count(raw, "num_data", path, "number of data points", minimum=1)
+    k = count(raw, "num_sys", path, "number of systematics, num_sys x num_data values under 'systematics'",
+              minimum=0)
+    central = vector(raw, "data_central", path, f"the num_data = {n} measured central values", n)
+    stat = vector(raw, "statistical_error", path, f"the num_data = {n} absolute statistical errors", n)
     if k == 0:
         return Uncertainties(name, central, stat, np.zeros((n, 0)), (), ())
-    sys = np.asarray(raw["systematics"], dtype=float)
-    if sys.size != n * k:
-        raise DataError(f"{path}: systematics has {sys.size} values, expected num_sys x num_data = {k} x {n}")
+    meaning = (f"num_sys x num_data = {k} x {n} absolute shifts, one row per systematic"
+               + (" (a flat list of num_sys values when num_data = 1)" if n == 1 else ""))
+    sys = finite_array(require(raw, "systematics", path, meaning), path, "systematics", meaning)
+    if sys.size != n * k or (sys.ndim == 2 and sys.shape != (k, n)) or sys.ndim > 2:
+        raise DataError(f"{path}: systematics has {sys.size} values in shape {sys.shape}, expected "
+                        f"num_sys x num_data = {k} x {n} (systematics: {meaning})")
     sys = sys.reshape(k, n).T                         # stored systematic-major (SMEFiT convention)
-    types = raw["sys_type"]
-    names = raw["sys_names"]
-    types = [types] if isinstance(types, str) else list(types)
-    names = [names] if isinstance(names, str) else list(names)
-    if len(types) != k or len(names) != k:
-        raise DataError(f"{path}: num_sys = {k} but {len(types)} sys_type and {len(names)} sys_names")
-    return Uncertainties(name, central, stat, sys, tuple(types), tuple(str(s) for s in names))
+    types = labels(raw, "sys_type", path, f"num_sys = {k} entries, each ADD or MULT", k)
+    bad = sorted(set(types) - set(SYSTEMATIC_TYPES))
+    if bad:
+        raise DataError(f"{path}: sys_type has {bad}, each entry must be ADD or MULT")
+    names = labels(raw, "sys_names", path, f"num_sys = {k} names: UNCORR, CORR, or a source shared across "
+                   "datasets", k)
+    return Uncertainties(name, central, stat, sys, tuple(types), tuple(names))
 
 
 def read_theory(path: Path, order: str) -> tuple[np.ndarray, np.ndarray, str, dict, dict]:
@@ -68,29 +78,52 @@ def read_theory(path: Path, order: str) -> tuple[np.ndarray, np.ndarray, str, di
 
     ``order`` is ``"LO"`` or ``"NLO"``; a table without NLO_QCD falls back to LO (e.g. the LEP datasets).
     """
-    raw = json.loads(Path(path).read_text())
+    raw = load_json_object(path, THEORY_LAYOUT)
     key = ORDER_KEYS[order]
     if key not in raw:
         key = "LO"
     if key not in raw:
-        raise DataError(f"{path}: no '{ORDER_KEYS[order]}' or 'LO' table (keys: {sorted(raw)})")
-    best_sm = np.atleast_1d(np.asarray(raw["best_sm"], dtype=float))
+        raise DataError(f"{path}: no '{ORDER_KEYS[order]}' or 'LO' table (keys: {sorted(raw)}; expected "
+                        f"{THEORY_LAYOUT})")
+    meaning = "the best SM prediction, one value per data point"
+    best_sm = np.atleast_1d(finite_array(require(raw, "best_sm", path, meaning), path, "best_sm", meaning))
+    if best_sm.ndim != 1:
+        raise DataError(f"{path}: best_sm has shape {best_sm.shape}, expected a list of numbers (best_sm: {meaning})")
     n = best_sm.size
-    cov_key = "theory_cov_current" if "theory_cov_current" in raw else "theory_cov"
-    theory_cov = np.asarray(raw.get(cov_key, np.zeros((n, n))), dtype=float).reshape(n, n)
+    theory_cov = _theory_covariance(raw, path, n)
+    table = raw[key]
+    if not isinstance(table, dict):
+        raise DataError(f"{path}: '{key}' is {type(table).__name__}, expected a mapping of 'SM', 'OX' and "
+                        f"'OX*OY' to {n} values each")
     linear, quadratic = {}, {}
-    for name, values in raw[key].items():
-        values = np.atleast_1d(np.asarray(values, dtype=float))
+    for name, values in table.items():
+        entry = f"{key}/{name}"
+        values = np.atleast_1d(finite_array(values, path, entry, f"{n} values, one per data point"))
         if values.shape != (n,):
-            raise DataError(f"{path}: {key}/{name} has {values.size} values, best_sm has {n}")
+            raise DataError(f"{path}: {entry} has {values.size} values, best_sm has {n}")
         if name == "SM":
             continue
         if "*" in name:
-            first, second = name.split("*")
+            first, _, second = name.partition("*")
+            if not first or not second or "*" in second:
+                raise DataError(f"{path}: {entry}: a quadratic term is named 'OX*OY' (two coefficients)")
             quadratic[(first, second)] = values
         else:
             linear[name] = values
     return best_sm, theory_cov, key, linear, quadratic
+
+
+def _theory_covariance(raw: dict, path: Path, n: int) -> np.ndarray:
+    """The (n, n) theory covariance (zero when the file has none)."""
+    cov_key = "theory_cov_current" if "theory_cov_current" in raw else "theory_cov"
+    if cov_key not in raw:
+        return np.zeros((n, n))
+    meaning = f"the {n} x {n} theory covariance (one row of {n} values per data point)"
+    cov = finite_array(raw[cov_key], path, cov_key, meaning)
+    if cov.size != n * n or cov.ndim > 2 or (cov.ndim == 2 and cov.shape != (n, n)):
+        raise DataError(f"{path}: {cov_key} has {cov.size} values in shape {cov.shape}, expected "
+                        f"{n} x {n} ({cov_key}: {meaning}; n = the length of best_sm)")
+    return cov.reshape(n, n)
 
 
 def load_dataset(database: Path, name: str, order: str) -> DatasetTables:
@@ -100,7 +133,8 @@ def load_dataset(database: Path, name: str, order: str) -> DatasetTables:
     uncertainties = read_commondata(data_file)
     best_sm, theory_cov, used, linear, quadratic = read_theory(theory_file, order)
     if best_sm.size != uncertainties.central.size:
-        raise DataError(f"{name}: {uncertainties.central.size} data points but {best_sm.size} theory points")
+        raise DataError(f"{theory_file}: best_sm has {best_sm.size} values but {data_file} has num_data = "
+                        f"{uncertainties.central.size} (one theory value per data point)")
     return DatasetTables(name, uncertainties, best_sm, theory_cov, used, linear, quadratic)
 
 

@@ -13,7 +13,8 @@ def _free_samples(results, free_index: np.ndarray):
     """(S, F) samples of the free coefficients, or None for analytic/scan fits."""
     s = results.summary
     if "coefficients" in results.replicas:
-        return np.asarray(results.replicas["coefficients"])[:, free_index]
+        kept = ~np.asarray(results.replicas.get("failed", False), dtype=bool)   # failed replicas are NaN
+        return np.asarray(results.replicas["coefficients"])[np.broadcast_to(kept, results.n_replicas)][:, free_index]
     if "posterior/samples" in s:
         return np.asarray(s["posterior/samples"])[:, free_index]
     return None

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
+from mlhep.errors import DataError
 from mlhep.stats.covariance import covariance
 
 from .loader import DatasetTables
@@ -99,11 +100,16 @@ def build_problem(tables: list[DatasetTables], coefficients: CoefficientMap, use
     sampled with the experimental covariance, the chi2 uses the t0 one when ``use_t0``; the theory
     covariance, block diagonal per dataset, is added to both)."""
     blocks = [t.uncertainties for t in tables]
+    if use_t0:
+        _check_t0_rescaling(tables)
     experimental = covariance(blocks)
     fit = covariance(blocks, t0=[t.best_sm for t in tables]) if use_t0 else experimental
     if use_theory_covmat:
         theory_cov = _block_diagonal([t.theory_cov for t in tables])
         experimental, fit = experimental + theory_cov, fit + theory_cov
+    check_positive_definite(experimental, tables, "experimental")
+    if use_t0:
+        check_positive_definite(fit, tables, "t0")
     linear, quadratic = correction_tables(tables, coefficients.names, use_quadratic)
     return BinnedProblem(
         datasets=tuple(t.name for t in tables),
@@ -113,6 +119,47 @@ def build_problem(tables: list[DatasetTables], coefficients: CoefficientMap, use
         sm=np.concatenate([t.best_sm for t in tables]),
         linear=linear, quadratic=quadratic,
         fit_covariance=fit, sample_covariance=experimental, coefficients=coefficients)
+
+
+def _check_t0_rescaling(tables: list[DatasetTables]) -> None:
+    """t0 rescales MULT systematics by best_sm / data_central: a zero central value would make them infinite."""
+    for table in tables:
+        u = table.uncertainties
+        mult = np.array([t == "MULT" for t in u.treatment], dtype=bool)
+        zero = (u.central == 0) & np.any(u.sys[:, mult] != 0, axis=1) if mult.any() else np.zeros(0, bool)
+        if np.any(zero):
+            raise DataError(f"commondata/{table.name}.yaml: data_central is 0 at point(s) "
+                            f"{np.flatnonzero(zero).tolist()} which carry MULT systematics; the t0 covariance "
+                            "rescales them by best_sm / data_central (set use_t0: false or make them ADD)")
+
+
+def check_positive_definite(matrix: np.ndarray, tables: list[DatasetTables], kind: str) -> None:
+    """Refuse a covariance that has no Cholesky factor, naming the datasets (and points) responsible."""
+    if _has_cholesky(matrix):
+        return
+    culprits, start = [], 0
+    for table in tables:
+        n = table.best_sm.size
+        block = matrix[start:start + n, start:start + n]
+        zero = np.flatnonzero(np.diag(block) <= 0)
+        if zero.size:
+            culprits.append(f"{table.name} (zero total uncertainty at point(s) {zero.tolist()})")
+        elif not _has_cholesky(block):
+            culprits.append(f"{table.name} (its covariance block is singular)")
+        start += n
+    which = "; ".join(culprits) or (f"the correlations between {', '.join(t.name for t in tables)} "
+                                    "(every dataset's own block is fine)")
+    raise DataError(f"the {kind} covariance is singular (not positive definite): {which}. Every point needs a "
+                    "non-zero statistical or uncorrelated error in commondata/<dataset>.yaml, or a theory "
+                    "covariance")
+
+
+def _has_cholesky(matrix: np.ndarray) -> bool:
+    try:
+        np.linalg.cholesky(matrix)
+        return True
+    except np.linalg.LinAlgError:
+        return False
 
 
 def _block_diagonal(matrices: list[np.ndarray]) -> np.ndarray:

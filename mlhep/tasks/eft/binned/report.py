@@ -25,6 +25,11 @@ def report_binned(results) -> str:
     lines = [f"eft-fit (binned): {FIT_NAMES.get(fit, fit)}"]
     if "coefficients" in results.replicas:
         lines.append(f"replicas: {len(results.replicas['coefficients'])}")
+    failed = np.asarray(results.replicas.get("failed", []), dtype=bool)
+    if failed.any():
+        ids = np.asarray(results.replicas["replica_id"])[failed]
+        lines.append(f"FAILED replicas (non-finite minimum, excluded from the statistics): {failed.sum()}/"
+                     f"{failed.size}: {ids.tolist()}")
     n = int(s["chi2/n_points"])
     lines.append(f"data points: {n}; chi2/N: SM {float(s['chi2/total_sm']) / n:.3f}, "
                  f"best fit {float(s['chi2/total_best']) / n:.3f}")

@@ -1,12 +1,14 @@
 """Run a binned EFT fit (analytic, replicas, NUTS or scans) and collect its outputs."""
 from __future__ import annotations
 
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlhep.errors import DataError, TrainingFailed
 from mlhep.task import Outputs
 
 from .config import BinnedConfig
@@ -24,15 +26,19 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
     check_fit_options(config, ctx)
     problem = setup_problem(config, ctx)
     analytic = analytic_fit(problem)
+    refuse_non_finite(analytic.fisher, "Fisher information A^T C^-1 A", problem)
+    refuse_non_finite(analytic.best, "analytic linear fit (best point)", problem)
     started = time.perf_counter()
     replicas, extra, samples, train = {}, {}, None, None
     if config.fit == "analytic":
         best = analytic.best
     elif config.fit == "replicas":
         best, replicas, train = _replica_fit(problem, config, ctx)
-        samples = replicas["free"]
+        replicas["failed"] = report_failed_replicas(replicas, train)
+        samples = replicas["free"][~replicas["failed"]]
     else:
         best = _global_minimum(problem, config, ctx.seed)
+    refuse_non_finite(best, "best fit to the central data", problem)
     if config.fit == "nuts":
         whiten, chi2_whitened = problem.whitened()
         central_w = whiten(jnp.asarray(problem.central))
@@ -41,6 +47,7 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
             problem.coefficients.lower, problem.coefficients.upper, jax.random.PRNGKey(ctx.seed),
             config.nuts.chains, config.nuts.warmup, config.nuts.samples)
         samples = posterior.samples.reshape(-1, posterior.samples.shape[-1])
+        refuse_non_finite(samples, "NUTS posterior sample", problem)
         extra.update({"posterior/rhat": posterior.rhat, "posterior/ess": posterior.ess,
                       "posterior/acceptance": np.float64(posterior.acceptance),
                       "posterior/divergences": np.int64(posterior.divergences),
@@ -73,6 +80,35 @@ def check_fit_options(config: BinnedConfig, ctx) -> None:
     for k, pair in enumerate(config.scan.pairs):
         if len(pair) != 2 or not set(pair) <= names or pair[0] == pair[1]:
             raise ctx.fail(f"{SECTION}.scan.pairs[{k}]", f"expected two different fitted coefficients, got {pair}")
+
+
+def refuse_non_finite(values: np.ndarray, what: str, problem: BinnedProblem) -> None:
+    """A fit whose result is NaN or infinite is an error, never a results file with NaN bounds. Inputs are
+    checked finite when read, so this means the chi2 overflows (or a solver broke down)."""
+    values = np.asarray(values)
+    if not np.all(np.isfinite(values)):
+        raise DataError(f"eft-fit: the {what} is not finite ({values.ravel()[:6]}...): the chi2 of datasets "
+                        f"{', '.join(problem.datasets)} cannot be minimised; check their commondata and theory "
+                        "tables for extreme values (largest |linear correction| "
+                        f"{np.max(np.abs(problem.linear)):.3g})")
+
+
+def report_failed_replicas(replicas: dict, train=None) -> np.ndarray:
+    """(R,) bool: replicas whose minimum is not finite (or, with the engine solver, that the engine marked as
+    failed). They are kept in the results file (flag ``failed``), excluded from the summary statistics and
+    named on stderr; if every replica failed, the fit fails (``TrainingFailed``, exit 4)."""
+    failed = ~np.all(np.isfinite(replicas["free"]), axis=1) | ~np.isfinite(replicas["chi2"])
+    if train is not None:
+        failed |= np.asarray(train.failed, dtype=bool)
+    if np.all(failed):
+        raise TrainingFailed(f"eft-fit: every replica's minimum is non-finite ({failed.size} replicas); no "
+                             "results written: check the data and theory tables for extreme values")
+    if np.any(failed):
+        ids = np.asarray(replicas["replica_id"])[failed]
+        # a warning, not progress: printed even with --quiet
+        print(f"eft-fit: warning: {failed.sum()}/{failed.size} replicas ended non-finite and are excluded "
+              f"from the bounds (flag 'failed' in the results file): {ids.tolist()}", file=sys.stderr, flush=True)
+    return failed
 
 
 def n_starts(config: BinnedConfig) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 
-from mlhep.errors import DataError
 from mlhep.paths import expand
 
 from .config import BinnedConfig
@@ -43,12 +42,8 @@ def setup_problem(config: BinnedConfig, ctx) -> BinnedProblem:
         cmap = build_coefficient_map(config.coefficients)
     except CoefficientError as error:
         raise ctx.fail(f"{SECTION}.coefficients{'.' + error.key if error.key else ''}", str(error)) from None
-    tables = []
-    for i, name in enumerate(config.datasets):
-        try:
-            tables.append(load_dataset(database, name, config.order))
-        except (DataError, KeyError, ValueError) as error:
-            raise ctx.fail(f"{SECTION}.datasets[{i}]", f"cannot read '{name}': {error}") from None
+    # A broken data or theory file is a DataError (exit 4) naming the file, not a runcard mistake.
+    tables = [load_dataset(database, name, config.order) for name in config.datasets]
     known = set().union(*(t.linear for t in tables))
     for name in cmap.free:
         if name not in known:

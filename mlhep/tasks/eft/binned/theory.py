@@ -6,6 +6,7 @@ A fit varies the free coefficients x (F,); fixed and linearly constrained ones f
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
@@ -46,15 +47,12 @@ def build_coefficient_map(specs: Mapping[str, object]) -> CoefficientMap:
     names = tuple(specs)
     free, fixed, constrained = [], {}, {}
     for name, spec in specs.items():
-        if spec.value is not None and spec.constrain is not None:
-            raise CoefficientError(name, "give either 'value' (fixed) or 'constrain', not both")
+        check_spec(name, spec)
         if spec.value is not None:
             fixed[name] = float(spec.value)
         elif spec.constrain is not None:
             constrained[name] = spec.constrain
         else:
-            if spec.min is not None and spec.max is not None and not spec.min < spec.max:
-                raise CoefficientError(name, f"min = {spec.min} must be below max = {spec.max}")
             free.append(name)
     if not free:
         raise CoefficientError("", "no coefficient is fitted (every one is fixed or constrained)")
@@ -68,8 +66,6 @@ def build_coefficient_map(specs: Mapping[str, object]) -> CoefficientMap:
             offset[i] = fixed[name]
         else:
             for k, term in enumerate(constrained[name]):
-                if len(term) != 1:
-                    raise CoefficientError(f"{name}.constrain[{k}]", "each term is one {coefficient: factor}")
                 (other, factor), = term.items()
                 if other not in column:
                     why = ("it is not among the coefficients" if other not in specs
@@ -80,6 +76,38 @@ def build_coefficient_map(specs: Mapping[str, object]) -> CoefficientMap:
     lower = np.array([-np.inf if specs[n].min is None else specs[n].min for n in free], dtype=float)
     upper = np.array([np.inf if specs[n].max is None else specs[n].max for n in free], dtype=float)
     return CoefficientMap(names, tuple(free), matrix, offset, lower, upper)
+
+
+def check_spec(name: str, spec) -> None:
+    """One coefficient is exactly one of fitted {min, max}, fixed {value} or constrained {constrain}, with
+    finite numbers; raises ``CoefficientError`` at the offending key."""
+    for field in ("min", "max", "value"):
+        number = getattr(spec, field)
+        if number is not None and not math.isfinite(number):
+            hint = "" if field == "value" else "; omit min and max for an unbounded coefficient"
+            raise CoefficientError(f"{name}.{field}", f"must be a finite number (got {number}{hint})")
+    if spec.value is not None and spec.constrain is not None:
+        raise CoefficientError(name, "give either 'value' (fixed) or 'constrain', not both")
+    if (spec.min is not None or spec.max is not None) and (spec.value is not None or spec.constrain is not None):
+        kind = "value" if spec.value is not None else "constrain"
+        raise CoefficientError(name, f"min/max make it fitted but '{kind}' makes it "
+                               f"{'fixed' if kind == 'value' else 'constrained'}: give {{min, max}} to fit it, "
+                               f"or '{kind}' alone")
+    if spec.min is not None and spec.max is not None and not spec.min < spec.max:
+        raise CoefficientError(f"{name}.min", f"min = {spec.min} must be below max = {spec.max}")
+    if spec.constrain is None:
+        return
+    if not spec.constrain:
+        raise CoefficientError(f"{name}.constrain", "empty constraint: give at least one term [{OX: factor}], "
+                               "or 'value: 0' to fix it")
+    for k, term in enumerate(spec.constrain):
+        if len(term) != 1:
+            raise CoefficientError(f"{name}.constrain[{k}]", "each term is one {coefficient: factor}")
+        (other, factor), = term.items()
+        if other == name:
+            raise CoefficientError(f"{name}.constrain[{k}]", f"'{name}' cannot be constrained by itself")
+        if not math.isfinite(factor):
+            raise CoefficientError(f"{name}.constrain[{k}].{other}", f"must be a finite number (got {factor})")
 
 
 def correction_tables(datasets, names: tuple[str, ...], use_quadratic: bool):

@@ -48,7 +48,9 @@ def run_unbinned(config: UnbinnedConfig, ctx: RunContext) -> Outputs:
     outputs.summary["training/loss_at_exact_ratio"] = loss_floor(
         np.array(tr.c_values), spectrum.cell_sigma[0], *E.exact_on_cells(spectrum))
     outputs.train = result
-    leaving = [k for k, v in {**outputs.summary, **outputs.replicas}.items()
+    # failed replicas (marked and reported by the engine) have NaN parameters: not a scan-range problem
+    trained = ~np.asarray(result.failed, dtype=bool)
+    leaving = [k for k, v in {**outputs.summary, **{k: v[trained] for k, v in outputs.replicas.items()}}.items()
                if k.startswith(("bounds/", "pseudo/bounds")) and np.any(np.isnan(v))]
     if leaving:
         ctx.log(f"unbinned: warning: intervals leave the c scan range (NaN) in {', '.join(leaving)}; "
@@ -65,7 +67,7 @@ def _spectrum(config: UnbinnedConfig, ctx: RunContext) -> Spectrum:
         return build_spectrum(config)
     try:
         return build_spectrum(config)
-    except Exception as err:   # eko missing, evolution failure: name the key and the fallback
+    except ImportError as err:   # eko not installed: name the key and the fallback (other failures are bugs)
         raise ctx.fail(f"{KEY}.theory.pdf", f"the eko-evolved toy PDF could not be built ({type(err).__name__}: "
                        f"{err}); use 'lh_toy_q0' (unevolved, scale independent)") from None
 

@@ -1,5 +1,10 @@
-"""Semantic checks of the ``unbinned:`` section (types and ranges are checked by the runcard loader)."""
+"""Semantic checks of the ``unbinned:`` section (types and ranges are checked by the runcard loader).
+
+``validate_unbinned`` is everything ``run_unbinned`` checks before generating events, for ``mlhep check``."""
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import numpy as np
 
@@ -9,6 +14,9 @@ from mlhep.tasks.eft.unbinned.config import UnbinnedConfig
 
 def check_config(config: UnbinnedConfig, ctx: RunContext, key: str) -> None:
     """Raise ``ctx.fail(<key path>, why)`` for the first inconsistent setting."""
+    bad = first_non_finite(config, key)
+    if bad is not None:
+        raise ctx.fail(bad[0], f"must be a finite number (got {bad[1]})")
     th, col, tr, b = config.theory, config.collider, config.training, config.binning
     threshold = 2.0 * th.m_t
     if not threshold < th.m_tt_max < col.sqrts:
@@ -44,3 +52,38 @@ def check_pseudo_experiments(config: UnbinnedConfig, ctx: RunContext, key: str, 
                        f"each pseudo-experiment would hold ~{nu_sm:.3g} events, more than "
                        f"bounds.max_events_per_experiment = {b.max_events_per_experiment}; lower "
                        "collider.luminosity or collider.efficiency, raise the limit, or use 0 (Asimov only)")
+
+
+def validate_unbinned(config: UnbinnedConfig, ctx: RunContext, key: str) -> None:
+    """The checks of ``run_unbinned`` without its work. The pseudo-experiment size needs sigma_SM: it is
+    computed when the PDF is at hand (``lh_toy_q0``, or the evolved toy already in the cache: a few seconds),
+    never by running eko; otherwise that one check is left to ``fit``."""
+    check_config(config, ctx, key)
+    if config.bounds.pseudo_experiments and _spectrum_is_cheap(config):
+        from mlhep.tasks.eft.unbinned.physics import build_spectrum
+        check_pseudo_experiments(config, ctx, key, float(build_spectrum(config).expected_events(0.0)))
+
+
+def _spectrum_is_cheap(config: UnbinnedConfig) -> bool:
+    if config.theory.pdf == "lh_toy_q0":
+        return True
+    from mlhep.physics.lh_toy import lh_cache_ready
+    return lh_cache_ready(config.theory.pdf_order)
+
+
+def first_non_finite(section, key: str) -> tuple[str, float] | None:
+    """(key path, value) of the first NaN or infinite number in a config dataclass (floats and lists of
+    floats, nested sections included), or None. The loader's range checks let inf through (inf > 0)."""
+    for field in dataclasses.fields(section):
+        value, path = getattr(section, field.name), f"{key}.{field.name}"
+        if dataclasses.is_dataclass(value):
+            found = first_non_finite(value, path)
+            if found is not None:
+                return found
+        elif isinstance(value, float) and not math.isfinite(value):
+            return path, value
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, float) and not math.isfinite(item):
+                    return f"{path}[{i}]", item
+    return None
