@@ -1,4 +1,9 @@
-"""The ``mlhep`` command: a thin click layer over the library (mlhep.fit, mlhep.io.results, the tasks)."""
+"""The ``mlhep`` command: a thin click layer over the library (mlhep.fit, mlhep.io.results, the tasks).
+
+Exit codes: 0 success; 2 runcard or command-line usage error (click's own, ``--replicas``, a runcard file that
+does not exist); 3 results file, checkpoint or output path error (including an output that another run is
+writing); 4 data or theory error; 130 interrupted. A bug still shows its traceback (exit 1).
+"""
 from __future__ import annotations
 
 import sys
@@ -13,13 +18,13 @@ from mlhep.paths import DEFAULT_RUNCARD, embedded_runcards
 def _runcard_path(runcard: str | None, example: str | None) -> Path:
     """The runcard to use: a file, an embedded example (``--example NAME``), or the embedded default."""
     if runcard and example:
-        raise MlhepError("give a runcard file or --example, not both")
+        raise click.UsageError("give a runcard file or --example, not both")
     if runcard:
         return Path(runcard)
     shipped = embedded_runcards()
     name = example or DEFAULT_RUNCARD
     if name not in shipped:
-        raise MlhepError(f"no embedded runcard '{name}' (available: {', '.join(shipped)})")
+        raise click.UsageError(f"no embedded runcard '{name}' (available: {', '.join(shipped)})")
     return shipped[name]
 
 
@@ -57,15 +62,16 @@ def check_command(runcard, example):
     path = _runcard_path(runcard, example)
     card, task = load(path)
     no_training = lambda trainable: (_ for _ in ()).throw(MlhepError("check does not train"))  # noqa: E731
-    task.setup(card.config, RunContext(runcard_path=path, seed=card.seed, replica_ids=None, fail=card.fail,
-                                       train=no_training, quiet=True))
+    ctx = RunContext(runcard_path=path, seed=card.seed, replica_ids=None, fail=card.fail, train=no_training,
+                     quiet=True)
+    task.validate(card.config, ctx)
     click.echo(f"{path}: OK (task {card.task}, {card.replicas} replicas)")
 
 
 @cli.command("fit")
 @click.argument("runcard", type=click.Path(dir_okay=False), required=False)
 @click.option("--example", metavar="NAME", help="run an embedded example runcard (see `mlhep examples`)")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="results file (.h5)")
+@click.option("-o", "--output", type=click.Path(), help="results file (.h5)")   # bad paths: exit 3, in fit
 @click.option("--replicas", metavar="A:B", help="train only replicas A..B-1 (e.g. one block of an array job)")
 @click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint")
 @click.option("--sequential", is_flag=True, help="train replicas one by one (same results; for timing)")
@@ -79,8 +85,8 @@ def fit_command(runcard, example, output, replicas, resume, sequential, quiet):
 
 @cli.command("hyperopt")
 @click.argument("runcard", type=click.Path(dir_okay=False))
-@click.option("--trials", type=int, help="override hyperopt.trials")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV table of this worker's trials")
+@click.option("--trials", type=click.IntRange(1, 1_000_000), help="override hyperopt.trials")
+@click.option("-o", "--output", type=click.Path(), help="CSV table of this worker's trials")
 @click.option("-q", "--quiet", is_flag=True, help="no progress output")
 def hyperopt_command(runcard, trials, output, quiet):
     """Search the runcard's `hyperopt.space` with optuna; each batch of trials trains as one program."""
@@ -89,11 +95,15 @@ def hyperopt_command(runcard, trials, output, quiet):
 
     from mlhep.engine import hyperopt
     from mlhep.fit import load
+    from mlhep.io.output import check_output
     from mlhep.task import RunContext
     card, task = load(Path(runcard))
-    hcfg = hyperopt.require(card)
-    if trials:
+    _require_hyperopt(card, task)
+    hcfg = card.hyperopt
+    if trials is not None:
         hcfg = dataclasses.replace(hcfg, trials=trials)
+    out = Path(output or f"{Path(runcard).stem}-hyperopt.csv")
+    check_output(out)   # before the search, not after it
     ctx = RunContext(runcard_path=Path(runcard), seed=card.seed, replica_ids=None, fail=card.fail,
                      train=None, quiet=quiet)
     rows = hyperopt.search(card, task, ctx, hcfg, log=click.echo)
@@ -102,7 +112,6 @@ def hyperopt_command(runcard, trials, output, quiet):
         return
     best = min(rows, key=lambda r: r["loss"])
     click.echo("best of this worker: " + ", ".join(f"{k}={v}" for k, v in best.items()))
-    out = Path(output or f"{Path(runcard).stem}-hyperopt.csv")
     with open(out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -110,9 +119,22 @@ def hyperopt_command(runcard, trials, output, quiet):
     click.echo(f"wrote {out}")
 
 
+def _require_hyperopt(card, task) -> None:
+    """A runcard for hyperopt needs a ``hyperopt:`` section and a task whose replicas train by gradient."""
+    from mlhep.registry import load_tasks
+    from mlhep.task import Task
+    able = sorted(name for name, t in load_tasks().items() if type(t).trainable is not Task.trainable)
+    if type(task).trainable is Task.trainable:
+        raise card.fail("task", f"task '{card.task}' cannot do hyperopt: it has no gradient-trained replica "
+                                f"(tasks that can: {', '.join(able)})")
+    if card.hyperopt is None:
+        raise card.fail("hyperopt", "no 'hyperopt:' section: add one with the searched keys under 'space:' "
+                                    "(see `mlhep tasks -v` for its keys)")
+
+
 @cli.command("merge")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="merged results file")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())   # not results files: exit 3, in merge
+@click.option("-o", "--output", required=True, type=click.Path(), help="merged results file")
 def merge_command(inputs, output):
     """Join replica blocks of one runcard (e.g. from SLURM array jobs) into one results file."""
     from mlhep.io.results import merge
@@ -121,7 +143,7 @@ def merge_command(inputs, output):
 
 
 @cli.command("report")
-@click.argument("results_file", type=click.Path(dir_okay=False))
+@click.argument("results_file", type=click.Path())   # not a results file: exit 3, in Results.read
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="also write PNG plots here")
 def report_command(results_file, plot_dir):
     """Print a summary of a results file (and plots with --plot DIR)."""
@@ -146,7 +168,8 @@ def examples_command(name):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user mistakes become one-line messages with an exit code, never tracebacks."""
+    """Entry point: user mistakes (``MlhepError``, click usage errors) become one-line messages with their exit
+    code (see the module docstring), never tracebacks; any other exception is a bug and keeps its traceback."""
     from mlhep.engine.replicas import Interrupted
     try:
         cli.main(args=argv, prog_name="mlhep", standalone_mode=False)

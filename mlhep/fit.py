@@ -5,6 +5,7 @@ import hashlib
 import re
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -12,24 +13,47 @@ from mlhep.engine.checkpoint import Checkpoint, flatten
 from mlhep.engine.replicas import train
 from mlhep.errors import MlhepError, ResultsError, RunCardError
 from mlhep.io import provenance, results
+from mlhep.io.output import OutputLock, check_output, remove_stale_temporaries
 from mlhep.registry import broken_tasks, load_tasks
 from mlhep.runcard import RunCard, load_runcard, to_plain
 from mlhep.task import Outputs, RunContext
 
 
-def parse_replicas(spec: str | None, n_replicas: int) -> np.ndarray:
-    """Replica ids from ``--replicas``: ``A:B`` (ids A..B-1), ``A`` (one), ``A,B,C``; default 0..n-1."""
-    if spec is None:
-        return np.arange(n_replicas)
+class UsageError(MlhepError):
+    """A command-line value that is not valid (e.g. ``--replicas``): exit 2, like click's own usage errors."""
+
+    exit_code = 2
+
+
+REPLICAS_SYNTAX = "START:STOP with STOP > START (e.g. 0:100), a single id (e.g. 7), or a comma list (e.g. 0,3,5)"
+
+
+def replica_spec_ids(spec: str) -> Sequence[int]:
+    """The replica ids a ``--replicas`` value names (ascending; a lazy range), checked for syntax only."""
+    if any(len(number) > 12 for number in re.findall(r"\d+", spec)):
+        shown = spec if len(spec) <= 40 else spec[:40] + "..."
+        raise UsageError(f"--replicas {shown}: replica ids that large are not valid ({REPLICAS_SYNTAX})")
     if re.fullmatch(r"\d+:\d+", spec):
         start, stop = map(int, spec.split(":"))
         if stop <= start:
-            raise MlhepError(f"--replicas {spec}: empty range (use START:STOP with STOP > START)")
-        return np.arange(start, stop)
+            raise UsageError(f"--replicas {spec}: empty range (valid: {REPLICAS_SYNTAX})")
+        return range(start, stop)
     if re.fullmatch(r"\d+(,\d+)*", spec):
-        ids = np.array(sorted({int(s) for s in spec.split(",")}))
-        return ids
-    raise MlhepError(f"--replicas {spec!r}: expected START:STOP (e.g. 0:100), a single id, or a comma list")
+        return sorted({int(s) for s in spec.split(",")})
+    raise UsageError(f"--replicas {spec!r}: not a replica selection (valid: {REPLICAS_SYNTAX})")
+
+
+def parse_replicas(spec: str | None, n_replicas: int, runcard: RunCard | None = None) -> np.ndarray:
+    """Replica ids from ``--replicas`` (see ``replica_spec_ids``), all below the runcard's ``replicas``;
+    default 0..n-1. With ``runcard``, an id out of range is reported at its ``replicas:`` line."""
+    if spec is None:
+        return np.arange(n_replicas)
+    ids = replica_spec_ids(spec)
+    if ids[-1] >= n_replicas:
+        why = (f"--replicas {spec} asks for replica id {ids[-1]}, but the runcard has replicas: {n_replicas} "
+               f"(valid ids 0..{n_replicas - 1}; raise replicas to fit more)")
+        raise runcard.fail("replicas", why) if runcard is not None else UsageError(why)
+    return np.asarray(ids)
 
 
 def load(path: Path) -> tuple[RunCard, object]:
@@ -39,7 +63,7 @@ def load(path: Path) -> tuple[RunCard, object]:
         runcard = load_runcard(path, tasks)
     except RunCardError as err:
         broken = broken_tasks()
-        name = _task_name_of(path)
+        name = _task_name_of(path) if broken else ""
         if name in broken:
             raise RunCardError(f"task '{name}' is installed but cannot be imported: {broken[name]}",
                                file=str(path), key="task") from None
@@ -48,10 +72,14 @@ def load(path: Path) -> tuple[RunCard, object]:
 
 
 def _task_name_of(path: Path) -> str:
+    """The ``task:`` name in a runcard that failed to load (it may be unreadable, binary, huge, not UTF-8)."""
+    from mlhep.runcard import MAX_RUNCARD_BYTES
     try:
-        match = re.search(r"^task:\s*([\w-]+)", Path(path).read_text(), re.M)
+        with Path(path).open("rb") as file:
+            text = file.read(MAX_RUNCARD_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return ""
+    match = re.search(r"^task:\s*([\w-]+)", text, re.M)
     return match.group(1) if match else ""
 
 
@@ -64,29 +92,48 @@ def default_output(runcard: RunCard, ids: np.ndarray, sliced: bool) -> Path:
 
 def fit(runcard_path: Path, output: Path | None = None, replicas: str | None = None, resume: bool = False,
         quiet: bool = False, batch: bool | None = None) -> Path:
-    """Run the fit described by a runcard and write its results file; returns the file's path."""
+    """Run the fit described by a runcard and write its results file; returns the file's path.
+
+    Everything that can be checked is checked before any data is loaded or trained: the ``--replicas`` value,
+    the runcard, that the output and its checkpoint can be written, that no other run writes this output
+    (``<output>.lock``), and the checkpoint (with ``resume``)."""
     started, t0 = provenance.now(), time.perf_counter()
+    if replicas is not None:
+        replica_spec_ids(replicas)
     runcard, task = load(runcard_path)
     if batch is not None:
         runcard.engine.batch = batch
-    ids = parse_replicas(replicas, runcard.replicas)
+    ids = parse_replicas(replicas, runcard.replicas, runcard)
     out = Path(output) if output else default_output(runcard, ids, replicas is not None)
-    try:    # before training: checkpoints and exports go there too, and a bad folder should not cost a fit
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ResultsError(f"cannot create the output folder {out.parent}: {err.strerror}") from None
     fingerprint = hashlib.sha256(f"{runcard.sha256}|{ids.tolist()}|{runcard.engine.batch}".encode()).hexdigest()
     checkpoint = Checkpoint(out.with_name(out.name + ".ckpt.npz"), fingerprint)
-    if checkpoint.path.exists() and not resume:
-        raise MlhepError(f"{checkpoint.path} holds an interrupted run of this output: continue it with --resume, "
-                         "or delete it to start afresh")
-    if resume and not checkpoint.path.exists():
-        _say(quiet, f"no checkpoint at {checkpoint.path}: starting from the beginning")
+    check_output(out, checkpoint.path)   # a bad output path must not cost a whole fit
+    with OutputLock(out):
+        for stale in remove_stale_temporaries(out):
+            _say(quiet, f"removed {stale}, left behind by a run that was killed")
+        _check_checkpoint(checkpoint, resume, quiet)
+        return _fit_and_write(runcard, task, ids, out, checkpoint, quiet, started, t0)
 
+
+def _check_checkpoint(checkpoint: Checkpoint, resume: bool, quiet: bool) -> None:
+    """Without --resume an existing checkpoint is refused (it would be lost); with it, the checkpoint is read
+    now, so a damaged or foreign one is reported before the data are loaded."""
+    if not checkpoint.path.exists():
+        if resume:
+            _say(quiet, f"no checkpoint at {checkpoint.path}: starting from the beginning")
+        return
+    if not resume:
+        raise ResultsError(f"{checkpoint.path} holds an interrupted run of this output: continue it with "
+                           "--resume, or delete it to start afresh")
+    checkpoint.load()   # damaged, foreign or of another runcard: a ResultsError naming the file
+
+
+def _fit_and_write(runcard: RunCard, task, ids: np.ndarray, out: Path, checkpoint: Checkpoint, quiet: bool,
+                   started: str, t0: float) -> Path:
     def run_engine(trainable):
         return train(trainable, ids, runcard.seed, runcard.engine, progress=not quiet, checkpoint=checkpoint)
 
-    ctx = RunContext(runcard_path=Path(runcard_path), seed=runcard.seed, replica_ids=ids, fail=runcard.fail,
+    ctx = RunContext(runcard_path=Path(runcard.path), seed=runcard.seed, replica_ids=ids, fail=runcard.fail,
                      train=run_engine, quiet=quiet, workdir=out.parent if str(out.parent) else Path("."))
     _say(quiet, f"mlhep fit: task {runcard.task}, replicas {_ids_text(ids)}, seed {runcard.seed}, "
                 f"{'batched' if runcard.engine.batch else 'one by one'}")

@@ -43,7 +43,10 @@ def summary(path: Path) -> str:
 
 def plots(path: Path, outdir: Path) -> list[Path]:
     res = Results.read(path)
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ResultsError(f"cannot create the plot folder {outdir}: {err.strerror}") from None
     written = list(_task_of(res).plot(res, outdir))
     if res.train and res.train["history_valid"].size:
         written.append(_history_plot(res, outdir))

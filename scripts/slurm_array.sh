@@ -1,7 +1,8 @@
 #!/bin/bash
 # SLURM array job: each task fits one block of replicas of the same runcard; `mlhep merge` joins them.
 #
-#   sbatch --array=0-9 scripts/slurm_array.sh runcards/pdf-fit-dis.yaml 10     # 10 blocks x 10 replicas
+#   sbatch --array=0-9 scripts/slurm_array.sh my-fit.yaml 10     # 10 blocks x 10 replicas: my-fit.yaml says
+#                                                                 # replicas: 100 (ids beyond it are refused)
 #   mlhep merge results/block_*.h5 -o results/fit.h5                           # once all blocks are done
 #
 # A block killed by the time limit resumes from its checkpoint when resubmitted (same command: --resume).

@@ -111,7 +111,7 @@ def test_merge_of_replica_blocks_equals_the_full_fit(tmp_path, run_cli):
     code, _, err = run_cli("merge", tmp_path / "b0.h5", tmp_path / "full.h5", "-o", tmp_path / "x.h5")
     assert code != 0 and "share replica ids" in err
     other = write_card(tmp_path, "other.yaml", epochs=100, extra="description: changed\n")
-    assert run_cli("fit", other, "--replicas", "4:5", "-o", tmp_path / "o.h5", "-q")[0] == 0
+    assert run_cli("fit", other, "--replicas", "2:4", "-o", tmp_path / "o.h5", "-q")[0] == 0
     code, _, err = run_cli("merge", tmp_path / "b0.h5", tmp_path / "o.h5", "-o", tmp_path / "x.h5")
     assert code != 0 and "another runcard" in err and not (tmp_path / "x.h5").exists()
 
@@ -161,9 +161,3 @@ def test_tasks_and_examples_listing(run_cli):
     assert code == 0 and "toy-regression" in out
     code, out, _ = run_cli("examples", "toy-regression")
     assert "task: toy-regression" in out
-
-
-@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).parents[1] / "runcards").glob("*.yaml")))
-def test_every_example_runcard_validates(name, run_cli, shared_data):
-    code, out, err = run_cli("check", "--example", name)
-    assert code == 0, err

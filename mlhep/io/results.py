@@ -10,7 +10,7 @@ Layout::
     /summary/...      the task's whole-run outputs
 
 The file is written under a temporary name in the same folder and renamed when complete, so a crash or
-Ctrl-C never leaves a half-written results file.
+Ctrl-C never leaves a half-written results file; :mod:`mlhep.io.output` checks and locks the output of a run.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from mlhep.errors import ResultsError
+from mlhep.io.output import OutputLock, check_output, refuse_non_regular
 
 FORMAT, FORMAT_VERSION = "mlhep-results", 1
 
@@ -84,31 +85,78 @@ class Results:
     @classmethod
     def read(cls, path: str | Path) -> "Results":
         path = Path(path)
-        if not path.exists():
-            raise ResultsError(f"{path}: no such results file")
+        refuse_non_regular(path, "results file", missing="no such results file")
+        if path.stat().st_size == 0:
+            raise ResultsError(f"{path}: empty file (0 bytes), not a results file")
         try:
             with h5py.File(path, "r") as f:
                 if f.attrs.get("format") != FORMAT:
-                    raise ResultsError(f"{path}: not an mlhep results file")
-                cfg = f["config"].attrs
-                replicas = _read(f["replicas"])
-                return cls(
-                    path=path, task=str(f.attrs["task"]), runcard_text=str(cfg["runcard_text"]),
-                    runcard_sha256=str(cfg["runcard_sha256"]), runcard_path=str(cfg["runcard_path"]),
-                    resolved=json.loads(cfg["resolved"]),
-                    provenance={k: json.loads(v) for k, v in f["provenance"].attrs.items()},
-                    replicas={k: v for k, v in replicas.items() if not k.startswith(("train/", "params/"))},
-                    train={k[6:]: v for k, v in replicas.items() if k.startswith("train/")},
-                    params={k[7:]: v for k, v in replicas.items() if k.startswith("params/")},
-                    summary=_read(f["summary"]))
+                    raise ResultsError(f"{path}: not an mlhep results file (an HDF5 file without the root "
+                                       f"attribute format={FORMAT!r}; made by another program?)")
+                return cls._from_file(path, f)
         except OSError as exc:
             raise ResultsError(f"{path}: unreadable HDF5 file ({exc})") from None
+
+    @classmethod
+    def _from_file(cls, path: Path, f: h5py.File) -> "Results":
+        """Read our layout, naming the first missing or malformed piece (a damaged or hand-edited file)."""
+        groups = [f"/{g}" for g in ("config", "provenance", "replicas", "summary")
+                  if not isinstance(f.get(g), h5py.Group)]
+        if groups:
+            raise ResultsError(f"{path}: incomplete mlhep results file (no group {', '.join(groups)})")
+        attrs = [f"/config attribute {a!r}" for a in ("runcard_text", "runcard_sha256", "runcard_path", "resolved")
+                 if a not in f["config"].attrs] + (["root attribute 'task'"] if "task" not in f.attrs else [])
+        if attrs:
+            raise ResultsError(f"{path}: incomplete mlhep results file (no {', no '.join(attrs)})")
+        cfg = f["config"].attrs
+        replicas = _read(f["replicas"])
+        res = cls(path=path, task=str(f.attrs["task"]), runcard_text=str(cfg["runcard_text"]),
+                  runcard_sha256=str(cfg["runcard_sha256"]), runcard_path=str(cfg["runcard_path"]),
+                  resolved=_json(path, "/config attribute 'resolved'", cfg["resolved"]),
+                  provenance={k: _json(path, f"/provenance attribute {k!r}", v)
+                              for k, v in f["provenance"].attrs.items()},
+                  replicas={k: v for k, v in replicas.items() if not k.startswith(("train/", "params/"))},
+                  train={k[6:]: v for k, v in replicas.items() if k.startswith("train/")},
+                  params={k[7:]: v for k, v in replicas.items() if k.startswith("params/")},
+                  summary=_read(f["summary"]))
+        _check_replica_axis(res, replicas)
+        return res
+
+
+TRAIN_KEYS = ("best_epoch", "best_valid", "stopped", "history_train", "history_valid")
+
+
+def _json(path: Path, where: str, text: Any) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: {where} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except TypeError:
+        raise ResultsError(f"{path}: {where} should be a JSON string (got {type(text).__name__})") from None
+
+
+def _check_replica_axis(res: Results, replicas: dict[str, np.ndarray]) -> None:
+    """Every /replicas array must have one row per replica id, and training outputs come complete."""
+    ids = res.replicas.get("replica_id")
+    if ids is None or np.ndim(ids) != 1 or np.asarray(ids).dtype.kind not in "iu":
+        raise ResultsError(f"{res.path}: /replicas/replica_id is missing or not a 1-D integer array")
+    wrong = [k for k, v in replicas.items() if np.ndim(v) == 0 or np.shape(v)[0] != len(ids)]
+    if wrong:
+        raise ResultsError(f"{res.path}: /replicas/{wrong[0]} does not have one row per replica "
+                           f"({len(ids)} replica ids)")
+    missing = [k for k in TRAIN_KEYS if k not in res.train]
+    if res.train and missing:
+        raise ResultsError(f"{res.path}: /replicas/train is incomplete (no {', '.join(missing)})")
+    flat = [k for k in TRAIN_KEYS[3:] if k in res.train and np.ndim(res.train[k]) != 2]
+    if flat:
+        raise ResultsError(f"{res.path}: /replicas/train/{flat[0]} should be 2-D (replicas, chunks)")
 
 
 def write(path: Path, *, task: str, runcard_text: str, runcard_sha256: str, runcard_path: str,
           resolved: dict, provenance: dict, replicas: dict[str, np.ndarray], summary: dict[str, Any]) -> Path:
     """Write a complete results file atomically (temp file in the same folder, then rename)."""
     path = Path(path)
+    refuse_non_regular(path, "output")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
@@ -132,6 +180,20 @@ def write(path: Path, *, task: str, runcard_text: str, runcard_sha256: str, runc
     return path
 
 
+def _check_same_layout(first: Results, part: Results) -> None:
+    """Blocks of one runcard made by different code versions may hold other arrays: refuse, naming one."""
+    for attr in ("replicas", "train", "params"):
+        mine, theirs = getattr(first, attr), getattr(part, attr)
+        for name in sorted(set(mine) | set(theirs)):
+            if name not in mine or name not in theirs:
+                lacking = first.path if name not in mine else part.path
+                raise ResultsError(f"{lacking} has no {attr} array {name!r} that the other blocks have "
+                                   "(made by another mlhep version?): refusing to merge")
+            if not name.startswith("history") and np.shape(mine[name])[1:] != np.shape(theirs[name])[1:]:
+                raise ResultsError(f"{part.path}: {attr} array {name!r} has shape {np.shape(theirs[name])[1:]} per "
+                                   f"replica, {first.path} {np.shape(mine[name])[1:]}: refusing to merge")
+
+
 def merge(paths: list[Path], out: Path) -> Path:
     """Join replica blocks of one runcard (e.g. SLURM array jobs) into one file, ordered by replica id.
 
@@ -139,6 +201,7 @@ def merge(paths: list[Path], out: Path) -> Path:
     """
     if len(paths) < 2:
         raise ResultsError("merge needs at least two results files")
+    check_output(out)
     parts = [Results.read(p) for p in paths]
     first = parts[0]
     for part in parts[1:]:
@@ -146,6 +209,7 @@ def merge(paths: list[Path], out: Path) -> Path:
             raise ResultsError(f"{part.path} was made from another runcard than {first.path} "
                                f"(SHA-256 {part.runcard_sha256[:12]} vs {first.runcard_sha256[:12]}): "
                                "refusing to merge")
+        _check_same_layout(first, part)
     ids = np.concatenate([p.replicas["replica_id"] for p in parts])
     unique, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
@@ -165,6 +229,7 @@ def merge(paths: list[Path], out: Path) -> Path:
     provenance["merged_from"] = [{"file": str(p.path), "replicas": [int(p.replicas["replica_id"].min()),
                                                                     int(p.replicas["replica_id"].max())],
                                   "provenance": p.provenance} for p in parts]
-    return write(out, task=first.task, runcard_text=first.runcard_text, runcard_sha256=first.runcard_sha256,
-                 runcard_path=first.runcard_path, resolved=first.resolved, provenance=provenance,
-                 replicas=replicas, summary=first.summary)
+    with OutputLock(out):
+        return write(out, task=first.task, runcard_text=first.runcard_text, runcard_sha256=first.runcard_sha256,
+                     runcard_path=first.runcard_path, resolved=first.resolved, provenance=provenance,
+                     replicas=replicas, summary=first.summary)
