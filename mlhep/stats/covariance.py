@@ -19,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
+from mlhep.stats.checks import InvalidData, point_list, require_finite
+
 UNCORRELATED = frozenset({"UNCORR", "THEORYUNCORR"})
 DATASET_CORRELATED = frozenset({"CORR", "THEORYCORR"})
 IGNORED = frozenset({"SKIP"})
@@ -40,17 +42,22 @@ class Uncertainties:
     names: tuple[str, ...]
 
     def __post_init__(self):
-        n = len(self.central)
-        sys = np.asarray(self.sys, dtype=float).reshape(n, -1)
+        n, k = len(self.central), len(self.treatment)
+        sys = np.asarray(self.sys, dtype=float)
+        if sys.size == n * k:            # also (n,) for one column, and (0, k) when cuts leave no point
+            sys = sys.reshape(n, k)
         object.__setattr__(self, "sys", sys)
-        if self.stat.shape != (n,) or not (sys.shape[1] == len(self.treatment) == len(self.names)):
-            raise ValueError(
+        if self.stat.shape != (n,) or sys.shape != (n, k) or len(self.names) != k:
+            raise InvalidData(
                 f"{self.dataset}: inconsistent shapes: central {self.central.shape}, stat {self.stat.shape}, "
-                f"sys {sys.shape}, {len(self.treatment)} treatments, {len(self.names)} names"
+                f"sys {sys.shape}, {k} treatments, {len(self.names)} names"
             )
         bad = set(self.treatment) - {"ADD", "MULT"}
         if bad:
-            raise ValueError(f"{self.dataset}: unknown systematic treatment {sorted(bad)} (valid: ADD, MULT)")
+            raise InvalidData(f"{self.dataset}: unknown systematic treatment {sorted(bad)} (valid: ADD, MULT)")
+        require_finite(self.dataset, "central value", self.central)
+        require_finite(self.dataset, "statistical error", self.stat)
+        require_finite(self.dataset, "systematic error", sys)
 
 
 def covariance(blocks: Sequence[Uncertainties], t0: Sequence[np.ndarray] | None = None) -> np.ndarray:
@@ -65,9 +72,7 @@ def covariance(blocks: Sequence[Uncertainties], t0: Sequence[np.ndarray] | None 
         n = len(block.central)
         sys = block.sys.copy()
         if t0 is not None:
-            scale = np.asarray(t0[index], dtype=float) / block.central
-            mult = np.array([t == "MULT" for t in block.treatment])
-            sys[:, mult] *= scale[:, None]
+            sys = _rescaled_to_t0(block, np.asarray(t0[index], dtype=float))
         diag = block.stat.astype(float) ** 2
         for k, name in enumerate(block.names):
             if name in IGNORED:
@@ -89,3 +94,21 @@ def covariance(blocks: Sequence[Uncertainties], t0: Sequence[np.ndarray] | None 
         np.add.at(shifts.T, inverse, np.array(columns))
         cov = cov + shifts @ shifts.T
     return cov
+
+
+def _rescaled_to_t0(block: Uncertainties, t0: np.ndarray) -> np.ndarray:
+    """The systematics (n, k) of ``block`` with the MULT columns scaled by ``t0 / central`` point by point."""
+    require_finite(block.dataset, "t0 prediction", t0)
+    if t0.shape != block.central.shape:
+        raise InvalidData(f"{block.dataset}: {t0.shape[0] if t0.ndim else 0} t0 predictions for "
+                          f"{len(block.central)} points")
+    mult = np.array([t == "MULT" for t in block.treatment], dtype=bool)
+    undefined = np.flatnonzero((block.central == 0) & np.any(block.sys[:, mult] != 0, axis=1))
+    if undefined.size:
+        raise InvalidData(f"{block.dataset}: central value 0 at point(s) {point_list(undefined)} with "
+                          "multiplicative errors, which cannot be rescaled to the t0 predictions (use the "
+                          "experimental covariance, or give those errors as ADD)")
+    scale = np.divide(t0, block.central, out=np.ones_like(t0), where=block.central != 0)
+    sys = block.sys.copy()
+    sys[:, mult] *= scale[:, None]
+    return sys

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import scipy.linalg
 
+from mlhep.stats import checks
 from mlhep.stats.covariance import covariance
 from mlhep.tasks.pdf.problem import DatasetArrays, common_xgrid
 
@@ -40,6 +41,7 @@ def fake_datasets(datasets: Sequence[DatasetArrays], truth: np.ndarray, level: i
     """The datasets with their central values replaced by level-0 or level-1 closure data of ``truth``."""
     fake = []
     for d, prediction in zip(datasets, truth_predictions(datasets, truth)):
+        checks.require_finite(d.name, "closure truth prediction (FK table x truth PDF)", prediction)
         u = d.uncertainties
         mult = np.array([t == "MULT" for t in u.treatment], dtype=bool)
         sys = u.sys.copy()
@@ -48,9 +50,10 @@ def fake_datasets(datasets: Sequence[DatasetArrays], truth: np.ndarray, level: i
         fake.append(dataclasses.replace(d, uncertainties=dataclasses.replace(u, central=prediction, sys=sys)))
     if level == 1:
         blocks = [d.uncertainties for d in fake]
-        noise = np.linalg.cholesky(covariance(blocks)) @ np.random.default_rng(seed).standard_normal(
-            sum(len(b.central) for b in blocks))
-        edges = np.cumsum([0] + [len(b.central) for b in blocks])
+        sizes = [len(b.central) for b in blocks]
+        lower = checks.cholesky(covariance(blocks), [d.name for d in fake], sizes)
+        noise = lower @ np.random.default_rng(seed).standard_normal(sum(sizes))
+        edges = np.cumsum([0] + sizes)
         fake = [dataclasses.replace(d, uncertainties=dataclasses.replace(
                     d.uncertainties, central=d.uncertainties.central + noise[a:b]))
                 for d, a, b in zip(fake, edges[:-1], edges[1:])]

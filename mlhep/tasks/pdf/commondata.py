@@ -54,6 +54,14 @@ SUPPORTED = {
 }
 
 
+class UnknownDataset(DataError):
+    """A dataset name that is not in the installed commondata, or not a DIS set (a mistake of the runcard)."""
+
+
+class UnknownVariant(DataError):
+    """A variant that the dataset does not have (a mistake of the runcard)."""
+
+
 @dataclass(frozen=True)
 class DataSet:
     """One dataset after the kinematic cuts.
@@ -119,11 +127,11 @@ def _split_name(name: str) -> tuple[Path, str]:
     raise KeyError(name)
 
 
-def _unknown(name: str) -> DataError:
+def _unknown(name: str) -> UnknownDataset:
     names = dict.fromkeys([*SUPPORTED, *_all_commondata_names()])          # ordered, without repeats
     close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return DataError(f"unknown dataset '{name}' (supported: {', '.join(available_datasets())}){hint}")
+    return UnknownDataset(f"unknown dataset '{name}' (supported: {', '.join(available_datasets())}){hint}")
 
 
 def _observable_metadata(name: str) -> tuple[Path, dict]:
@@ -143,7 +151,7 @@ def _apply_variant(name: str, entry: dict, variant: str | None) -> dict:
         return entry
     variants = entry.get("variants") or {}
     if variant not in variants:
-        raise DataError(f"dataset '{name}' has no variant '{variant}' (valid: {', '.join(variants) or 'none'})")
+        raise UnknownVariant(f"dataset '{name}' has no variant '{variant}' (valid: {', '.join(variants) or 'none'})")
     updated = dict(entry)
     for key in ("data_central", "data_uncertainties"):
         if variants[variant].get(key) is not None:
@@ -208,11 +216,11 @@ def load_dataset(name: str, variant: str | None = None, q2min: float = 3.49, w2m
     entry = _apply_variant(name, entry, variant)
     process = entry["process_type"]
     if not process.startswith("DIS"):
-        raise DataError(f"dataset '{name}' is a {process} process; only DIS is supported "
+        raise UnknownDataset(f"dataset '{name}' is a {process} process; only DIS is supported "
                         f"(supported: {', '.join(available_datasets())})")
     if not entry.get("data_uncertainties"):
         valid = ", ".join(entry.get("variants") or {}) or "none"
-        raise DataError(f"dataset '{name}' has no uncertainties without a variant (give one of: {valid})")
+        raise UnknownVariant(f"dataset '{name}' has no uncertainties without a variant (give one of: {valid})")
     central_all = np.asarray(_load_yaml(folder / entry["data_central"])["data_central"], dtype=float)
     kin_all = read_kinematics(folder / entry["kinematics"]["file"])
     unc_all = read_uncertainties([folder / f for f in entry["data_uncertainties"]], name, central_all)

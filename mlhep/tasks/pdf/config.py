@@ -30,8 +30,9 @@ class DatasetSpec:
 
     name: str = option(doc="commondata set and observable, e.g. HERA_NC_318GEV_EP-SIGMARED")
     variant: Optional[str] = option(None, "commondata variant (e.g. legacy); none: the default one")
-    frac: float = option(0.75, "training fraction of its points (1: all training, NNPDF's choice for tiny sets)",
-                         gt=0, le=1)
+    frac: float = option(0.75, "training fraction of its points after cuts: round(frac * points), which must "
+                               "be at least one (1: all training, NNPDF's choice for tiny sets; with no validation "
+                               "point in any set, early stopping watches the training chi2)", gt=0, le=1)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def _default_preprocessing() -> dict[str, ExponentRange]:
 
 @dataclass
 class ModelConfig:
-    architecture: list[int] = option([25, 20], "hidden layer widths (NNPDF4.0: 25, 20; output layer: 7)")
+    architecture: list[int] = option([25, 20], "hidden layer widths (NNPDF4.0: 25, 20; output layer: 7)", ge=1)
     activation: Literal["tanh", "sigmoid", "relu", "elu", "gelu", "softplus"] = option(
         "tanh", "hidden-layer activation (output layer is linear)")
     initializer: Literal["glorot_normal", "glorot_uniform"] = option("glorot_normal", "weight initialiser")
@@ -93,7 +94,7 @@ class IntegrabilityConfig:
     growth: float = option(1.0136, "factor every `every` epochs (10 -> 1e2 in 17000 epochs)", ge=1)
     max_multiplier: float = option(100.0, "the multiplier stops growing here (n3fit: maxlambda 1e2)", gt=0)
     every: int = option(100, "epochs between multiplier updates", ge=1)
-    x: list[float] = option([1e-9], "x points of the penalty (NNPDF_INTEG_3GEV: 1e-9)")
+    x: list[float] = option([1e-9], "x points of the penalty (NNPDF_INTEG_3GEV: 1e-9)", gt=0, lt=1)
     flavours: list[Literal["V", "V3", "V8", "T3", "T8"]] = option(
         ["V", "V3", "V8", "T3", "T8"], "non-singlet combinations required to be integrable (n3fit: one "
                                        "integdataset each); a closure truth with x T8 ~ x^-0.1, as the Les "
@@ -141,16 +142,18 @@ class OutputGridConfig:
     xmin: float = option(1e-5, "smallest x of the stored PDF grid (with q_values: not below the FK tables' "
                                "smallest x, where evolution stops)", gt=0, lt=0.1)
     points: int = option(100, "x points: half log-spaced in [xmin, 0.1], half linear in [0.1, 1)", ge=4)
-    q_values: list[float] = option([1.65, 100.0], "scales [GeV] at which evolved PDFs are stored")
+    q_values: list[float] = option([1.65, 100.0], "scales [GeV] at which evolved PDFs are stored, from Q0 to "
+                                                  "1e5 GeV")
 
 
 @dataclass
 class LhapdfConfig:
-    name: Optional[str] = option(None, "LHAPDF set name written into the run's folder; none: no export")
+    name: Optional[str] = option(None, "LHAPDF set name (letters, digits, _ - . +), a folder written beside the "
+                                       "results file; none: no export")
     xmin: Optional[float] = option(None, "smallest x of the grid, not below the FK tables' smallest x (eko evolves "
                                          "on that grid; LHAPDF extrapolates below XMin); none: that x", gt=0, lt=0.1)
     x_points: int = option(100, "x grid points (log below 0.1, linear above)", ge=10)
-    q_max: float = option(1e4, "largest Q [GeV]", gt=1)
+    q_max: float = option(1e4, "largest Q [GeV], above Q0 and at most 1e5 (the evolution's range)", gt=1)
     q_points: int = option(30, "Q grid points (log-spaced, split at heavy-quark thresholds)", ge=4)
 
 

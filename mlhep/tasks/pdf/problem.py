@@ -6,6 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mlhep.errors import DataError
+from mlhep.stats import checks
 from mlhep.stats.covariance import Uncertainties, covariance
 from mlhep.tasks.pdf import chi2
 from mlhep.tasks.pdf.model import FIT_BASIS
@@ -96,11 +98,13 @@ def build_problem(datasets: Sequence[DatasetArrays], t0: str | np.ndarray = "lh_
     n_basis = len(FIT_BASIS)
     tables = []
     for d, cols in zip(datasets, columns):
+        checks.require_finite(d.name, "FK table", d.fktable)    # NaN/inf from a broken table would reach chi2
         table = np.zeros((len(d.uncertainties.central), n_basis, len(xgrid)))
         table[:, :, cols] = d.fktable
         tables.append(table)
     full = np.concatenate(tables).reshape(-1, n_basis * len(xgrid))
     active = np.any(full != 0, axis=0)
+    names = tuple(d.name for d in datasets)
     ndata = np.array([len(d.uncertainties.central) for d in datasets])
     groups = np.repeat(np.arange(len(datasets)), ndata)
     frac = np.array([d.frac for d in datasets], dtype=float)
@@ -108,6 +112,7 @@ def build_problem(datasets: Sequence[DatasetArrays], t0: str | np.ndarray = "lh_
     central = np.concatenate([d.uncertainties.central for d in datasets]).astype(float)
     blocks = [d.uncertainties for d in datasets]
     cov_exp = covariance(blocks)
+    chol_exp = checks.cholesky(cov_exp, names, ndata)
     if isinstance(t0, str):
         t0_source, t0_pdf = t0, (lh_toy_basis(xgrid) if t0 == "lh_toy" else None)
     else:
@@ -116,15 +121,18 @@ def build_problem(datasets: Sequence[DatasetArrays], t0: str | np.ndarray = "lh_
         cov_t0 = cov_exp
     else:
         if np.shape(t0_pdf) != (n_basis, len(xgrid)):
-            raise ValueError(f"t0 PDF has shape {np.shape(t0_pdf)}, the FK tables need ({n_basis}, {len(xgrid)})")
+            raise DataError(f"t0 PDF has shape {np.shape(t0_pdf)}, the FK tables need ({n_basis}, {len(xgrid)})")
         t0_pred = full @ np.asarray(t0_pdf, dtype=float).reshape(-1)
         cov_t0 = covariance(blocks, t0=[t0_pred[groups == i] for i in range(len(datasets))])
-    precision_t0 = chi2.precision(cov_t0)
+    try:
+        precision_t0 = chi2.precision(cov_t0)
+    except (np.linalg.LinAlgError, ValueError):     # ValueError: scipy refuses a non-finite matrix
+        raise checks.singular(cov_t0, names, ndata) from None
     fk = full[:, active]
     fk_precision = precision_t0 @ fk
     return PdfProblem(
-        names=tuple(d.name for d in datasets), ndata=ndata, groups=groups, frac=frac, n_valid=n_valid,
-        central=central, cov_exp=cov_exp, cov_t0=cov_t0, chol_exp=np.linalg.cholesky(cov_exp),
+        names=names, ndata=ndata, groups=groups, frac=frac, n_valid=n_valid,
+        central=central, cov_exp=cov_exp, cov_t0=cov_t0, chol_exp=chol_exp,
         precision_t0=precision_t0, xgrid=xgrid, active=active, fk=fk, fk_precision=fk_precision,
         fk_gram=fk.T @ fk_precision, corr_groups=correlated_groups(cov_exp, groups, len(datasets)),
         kinematics={d.name: dict(d.kinematics) for d in datasets}, t0_source=t0_source, q0=q0, theory=theory,

@@ -16,7 +16,7 @@ from mlhep.task import Outputs, RunContext, Task, TrainResult
 from mlhep.tasks.pdf.config import PdfFitConfig
 from mlhep.tasks.pdf.evaluate import evaluate_replicas, output_xgrid, summary
 from mlhep.tasks.pdf.model import PdfModel
-from mlhep.tasks.pdf import closure
+from mlhep.tasks.pdf import closure, inputs
 from mlhep.tasks.pdf.problem import DatasetArrays, PdfProblem, build_problem, common_xgrid, lh_toy_basis
 from mlhep.tasks.pdf.trainable import PdfTrainable
 
@@ -29,48 +29,25 @@ class PdfFitTask(Task):
     Config = PdfFitConfig
 
     def setup(self, config: PdfFitConfig, ctx: RunContext) -> PdfProblem:
-        from mlhep.tasks.pdf import commondata, fktable
-
-        cache = ctx.resolve(config.theory.fktables) if config.theory.fktables else None
-        loaded = []
-        for i, spec in enumerate(config.data.datasets):      # every name is checked before any FK table is read
-            try:
-                ds = commondata.load_dataset(spec.name, spec.variant, config.data.q2min, config.data.w2min)
-            except DataError as err:
-                raise ctx.fail(f"data.datasets[{i}].name", str(err)) from None
-            if len(ds.central) == 0:
-                raise ctx.fail(f"data.datasets[{i}].name", f"no point of {spec.name} survives q2min = "
-                                                           f"{config.data.q2min}, w2min = {config.data.w2min}")
-            loaded.append(ds)
-        arrays, q0, theory = [], None, None
-        for i, (spec, ds) in enumerate(zip(config.data.datasets, loaded)):
-            key = f"data.datasets[{i}].name"
-            try:
-                fk = fktable.load_fktable(spec.name, config.theory.order, cache)
-                rows = fk.rows(ds.mask)
-            except DataError as err:
-                raise ctx.fail(key, str(err)) from None
-            if q0 is not None and abs(fk.q0 - q0) > 1e-9:
-                raise ctx.fail(key, f"FK table has Q0 = {fk.q0} GeV, the others {q0} GeV: rebuild with one theory")
-            q0, theory = fk.q0, fk.theory
-            kin = {k: np.asarray(ds.kinematics[k]) for k in KINEMATICS if k in ds.kinematics}
-            arrays.append(DatasetArrays(spec.name, ds.uncertainties, rows, fk.xgrid, spec.frac, kin))
-        if not arrays:
-            raise ctx.fail("data.datasets", "no dataset given")
+        # every runcard mistake that needs no FK table is found before the first one is read
+        loaded = inputs.load_datasets(config, ctx)
+        inputs.check_scales(config, ctx)
+        inputs.check_preprocessing(config, ctx)
+        truth_fit, t0_fit = inputs.earlier_fits(config, ctx)
+        arrays, q0, theory = _load_theory(config, ctx, loaded)
         ctx.log(f"pdf-fit: {len(arrays)} datasets, {sum(len(a.uncertainties.central) for a in arrays)} points "
                 f"after cuts, FK tables at {config.theory.order}, Q0 = {q0} GeV")
         xgrid = common_xgrid(arrays)[0]
         truth = None
         if config.closure.truth is not None:
-            truth = (lh_toy_basis(xgrid) if config.closure.truth == "lh_toy"
-                     else _mean_pdf_of_fit(ctx, config.closure.fit, xgrid, "closure"))
+            truth = lh_toy_basis(xgrid) if truth_fit is None else inputs.pdf_on_grid(ctx, truth_fit, xgrid)
             arrays = closure.fake_datasets(arrays, truth, config.closure.level, config.closure.seed)
             ctx.log(f"pdf-fit: closure test, level {config.closure.level} fake data from {config.closure.truth}")
-        t0 = config.t0.source if config.t0.source != "fit" else _mean_pdf_of_fit(ctx, config.t0.fit, xgrid, "t0")
-        try:
-            problem = build_problem(arrays, t0, q0, theory, ctx.seed)
-        except np.linalg.LinAlgError as err:
-            raise ctx.fail("data.datasets", f"covariance matrix is not positive definite ({err})") from None
+        t0 = config.t0.source if t0_fit is None else inputs.pdf_on_grid(ctx, t0_fit, xgrid)
+        problem = build_problem(arrays, t0, q0, theory, ctx.seed)
+        if problem.n_valid == 0:
+            ctx.log("pdf-fit: no validation point (every frac keeps all points): early stopping watches the "
+                    "training chi2")
         _check_evolved_grids(config, ctx, float(xgrid.min()))
         return dataclasses.replace(problem, closure_truth=truth)
 
@@ -140,33 +117,24 @@ def _check_evolved_grids(config: PdfFitConfig, ctx: RunContext, fk_xmin: float) 
                                       "extrapolates below XMin)")
 
 
-def _mean_pdf_of_fit(ctx: RunContext, fit: str | None, xgrid: np.ndarray, section: str) -> np.ndarray:
-    """Mean x f (7, nx) of the accepted replicas of an earlier pdf-fit: the t0 PDF of ``t0.source: fit`` or the
-    truth of ``closure.truth: fit`` (``section``)."""
-    from mlhep.errors import ResultsError
-    from mlhep.io.results import Results
-    from mlhep.tasks.pdf import postfit
+def _load_theory(config: PdfFitConfig, ctx: RunContext, loaded: list) -> tuple[list[DatasetArrays], float, dict]:
+    """Per dataset its arrays (FK-table rows of the points left by the cuts); the FK tables' Q0 and theory.
 
-    choice = "source" if section == "t0" else "truth"
-    if not fit:
-        raise ctx.fail(f"{section}.{choice}", f"{choice}: fit needs `{section}.fit: <results.h5>` of an earlier "
-                                             "pdf-fit")
-    path = ctx.resolve(fit)
-    try:
-        results = Results.read(path)
-    except ResultsError as err:
-        raise ctx.fail(f"{section}.fit", str(err)) from None
-    if results.task != "pdf-fit" or "pdf/fk/basis" not in results.replicas:
-        raise ctx.fail(f"{section}.fit", f"{path} is not a pdf-fit results file with FK-grid PDFs ('pdf/fk/basis')")
-    fitted_on = np.asarray(results.summary["fk_xgrid"])
-    if fitted_on.shape != xgrid.shape or not np.allclose(fitted_on, xgrid, rtol=1e-12, atol=0):
-        raise ctx.fail(f"{section}.fit", f"{path} was fitted on another FK x grid: rebuild the FK tables of one "
-                                         "theory")
-    keep = postfit.accepted(results, results.config)
-    if not keep.any():
-        raise ctx.fail(f"{section}.fit", f"{path}: no replica passes postfit, so there is no central PDF to use")
-    ctx.log(f"pdf-fit: {section} PDF = mean of {int(keep.sum())} accepted replicas of {path}")
-    return np.asarray(results.replicas["pdf/fk/basis"])[keep].mean(axis=0)
+    A missing or broken FK table is a theory error (DataError, exit 4) naming the dataset and the file."""
+    from mlhep.tasks.pdf import fktable
+
+    cache = ctx.resolve(config.theory.fktables) if config.theory.fktables else None
+    arrays, q0, theory = [], None, None
+    for spec, ds in zip(config.data.datasets, loaded):
+        fk = fktable.load_fktable(spec.name, config.theory.order, cache)
+        rows = fk.rows(ds.mask)
+        if q0 is not None and abs(fk.q0 - q0) > 1e-9:
+            raise DataError(f"FK table of {spec.name} has Q0 = {fk.q0} GeV, the others {q0} GeV: rebuild them "
+                            "with one theory")
+        q0, theory = fk.q0, fk.theory
+        kin = {k: np.asarray(ds.kinematics[k]) for k in KINEMATICS if k in ds.kinematics}
+        arrays.append(DatasetArrays(spec.name, ds.uncertainties, rows, fk.xgrid, spec.frac, kin))
+    return arrays, q0, theory
 
 
 def _xf_on_fk_grid(trainable: PdfTrainable, params) -> np.ndarray:

@@ -81,3 +81,21 @@ def closure_datasets(seed: int = 0, fluctuate: bool = True, stat_scale: float = 
             dataset("F2d", np.logspace(-2, np.log10(0.7), 40), rng, stat=0.02 * s, fluctuate=fluctuate),
             dataset("xF3", np.logspace(-2, np.log10(0.7), 40), rng, stat=0.05 * s, fluctuate=fluctuate),
             dataset("dF2", np.logspace(-4, -1, 30), rng, stat=0.03 * s, fluctuate=fluctuate)]
+
+
+def fake_fktable_loader(kind: str = "F2p", xgrid: np.ndarray = XGRID, poison: dict[str, float] | None = None):
+    """A stand-in for ``mlhep.tasks.pdf.fktable.load_fktable`` (monkeypatch it) that needs no theory build: a
+    synthetic FK table of ``kind`` at the real x of every point of the dataset, Q0 = 1.65 GeV, the theory card
+    of the order. ``poison`` {dataset: value} fills that dataset's table with the value (e.g. NaN, inf), as a
+    broken table would."""
+    from mlhep.tasks.pdf import commondata
+    from mlhep.tasks.pdf.fktable import FKTable
+    from mlhep.tasks.pdf.theorycard import theory_card
+
+    def load(dataset: str, order: str, cache=None) -> FKTable:
+        x = commondata.load_dataset(dataset, q2min=0.0, w2min=0.0).kinematics["x"]
+        table = fktable(kind, np.clip(x, xgrid[0], xgrid[-1]), xgrid)
+        if poison and dataset in poison:
+            table[:] = poison[dataset]
+        return FKTable(dataset, order, xgrid, table, 1.65, theory_card(order))
+    return load

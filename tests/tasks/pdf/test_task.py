@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlhep.errors import RunCardError
+from mlhep.errors import DataError, RunCardError
 from mlhep.fit import load
 from mlhep.task import RunContext
 
@@ -39,7 +39,8 @@ def test_unknown_dataset_names_key_and_suggests(tmp_path):
 
 def test_missing_fk_table_gives_build_command(tmp_path):
     pytest.importorskip("nnpdf_data")
-    with pytest.raises(RunCardError) as err:
+    with pytest.raises(DataError) as err:
         _setup(tmp_path, "NMC_NC_NOTFIXED_P_EM-SIGMARED", tmp_path / "empty")
     message = str(err.value)
-    assert "data.datasets[0].name" in message and "build_fk_tables.py" in message
+    assert err.value.exit_code == 4
+    assert "no FK table for BCDMS_NC_NOTFIXED_P_EM-F2 at LO" in message and "build_fk_tables.py" in message
