@@ -30,3 +30,11 @@ class DataError(MlhepError):
     """Input data or theory (FK tables, commondata, spectra) that is missing or inconsistent."""
 
     exit_code = 4
+
+
+class TrainingFailed(MlhepError):
+    """Every replica of a fit failed (non-finite losses, or none improved on its initial parameters): there is
+    nothing to keep. ``result`` holds the engine's ``TrainResult`` for callers that want to inspect it."""
+
+    exit_code = 4
+    result = None

@@ -160,7 +160,8 @@ def _replica_arrays(outputs: Outputs, ids: np.ndarray) -> dict:
     if tr is not None:
         arrays["replica_id"] = tr.replica_ids
         arrays |= {f"train/{k}": getattr(tr, k) for k in
-                   ("best_epoch", "best_valid", "stopped", "history_train", "history_valid")}
+                   ("best_epoch", "best_valid", "stopped", "history_train", "history_valid", "failed", "failed_epoch",
+                    "failure")}
         arrays |= {f"params/{k.lstrip('/')}": v for k, v in flatten(tr.params, "").items()}
     elif arrays:
         arrays["replica_id"] = ids[:len(next(iter(arrays.values())))]

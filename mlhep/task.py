@@ -42,13 +42,16 @@ class Trainable(Protocol):
     def validation(self, params: Any, data: Any) -> tuple[jax.Array, jax.Array]:
         """(validation loss used for early stopping, bool: may these parameters be kept as the best?)."""
 
+    # Optional: ``training_points(data) -> int`` array, how many data points this replica trains on. The engine
+    # then refuses replicas with none (the task's own check, with the runcard key, should come first).
+
 
 @dataclass
 class TrainResult:
     """What the engine returns: arrays with a leading replica axis."""
 
     replica_ids: np.ndarray          # (R,) int
-    params: Any                      # pytree of (R, ...) best parameters
+    params: Any                      # pytree of (R, ...) best parameters (NaN: failed without any)
     best_epoch: np.ndarray           # (R,) epoch of the kept parameters
     best_valid: np.ndarray           # (R,) validation loss of the kept parameters
     stopped: np.ndarray              # (R,) bool: stopped early (else ran to the epoch limit)
@@ -56,6 +59,15 @@ class TrainResult:
     history_valid: np.ndarray        # (R, chunks) validation loss at the end of each chunk
     epochs_run: int                  # epochs executed by the batch
     wall_seconds: float
+    failed: np.ndarray | None = None        # (R,) bool: a loss became non-finite, or it never improved
+    failed_epoch: np.ndarray | None = None  # (R,) int: epoch of the failure, -1 if none
+    failure: np.ndarray | None = None       # (R,) str: why it failed, "" if it did not
+
+    def __post_init__(self):
+        n = len(self.replica_ids)
+        self.failed = np.zeros(n, dtype=bool) if self.failed is None else self.failed
+        self.failed_epoch = np.full(n, -1) if self.failed_epoch is None else self.failed_epoch
+        self.failure = np.full(n, "") if self.failure is None else self.failure
 
 
 @dataclass
@@ -79,6 +91,11 @@ class Task:
     def setup(self, config: Any, ctx: "RunContext") -> Any:
         """Load data and theory into arrays; raise ``ctx.fail(key, why)`` on bad input."""
         raise NotImplementedError
+
+    def validate(self, config: Any, ctx: "RunContext") -> None:
+        """What ``mlhep check`` runs: every check ``fit`` makes before training. By default the whole setup (data
+        and theory are read); a task whose setup is expensive overrides it with the same checks, cheaply."""
+        self.setup(config, ctx)
 
     def trainable(self, problem: Any, config: Any) -> Trainable:
         raise NotImplementedError

@@ -17,7 +17,7 @@ import numpy as np
 
 from mlhep.engine.hyperopt_config import Dimension, HyperoptConfig
 from mlhep.engine.replicas import train
-from mlhep.errors import MlhepError
+from mlhep.errors import TrainingFailed
 from mlhep.task import RunContext
 
 BATCHED_KEY = "engine.optimizer.learning_rate"
@@ -131,11 +131,8 @@ def _train_group(runcard, task, ctx: RunContext, hcfg: HyperoptConfig, values: l
     per = hcfg.replicas_per_trial
     ids = np.tile(np.arange(per), len(values))
     rates = np.repeat([v.get(BATCHED_KEY, engine.optimizer.learning_rate) for v in values], per)
-    result = train(trainable, ids, runcard.seed, engine, progress=not ctx.quiet, learning_rates=rates)
+    try:
+        result = train(trainable, ids, runcard.seed, engine, progress=not ctx.quiet, learning_rates=rates)
+    except TrainingFailed as err:      # every trial of the group diverged: each scores inf, the search goes on
+        result = err.result
     return result.best_valid.reshape(len(values), per).mean(axis=1)
-
-
-def require(runcard) -> HyperoptConfig:
-    if runcard.hyperopt is None:
-        raise MlhepError(f"{runcard.path}: no 'hyperopt:' section (see `mlhep tasks -v` for its keys)")
-    return runcard.hyperopt

@@ -77,10 +77,18 @@ class ToyTrainable:
     def train_loss(self, params, data, epoch):
         return self._chi2(params, data, data["train"])
 
+    def training_points(self, data):
+        return jnp.sum(data["train"])
+
     def validation(self, params, data):
         valid = ~data["train"]
         # With no validation points (fraction 1) stop on the training loss instead.
         return jnp.where(jnp.any(valid), self._chi2(params, data, valid), self.train_loss(params, data, 0)), True
+
+
+def training_points(fraction: float, points: int) -> int:
+    """How many of ``points`` each replica trains on: ``train_mask`` keeps round(fraction x points)."""
+    return int(np.round(fraction * points))
 
 
 class ToyRegressionTask(Task):
@@ -92,6 +100,10 @@ class ToyRegressionTask(Task):
         d = config.data
         if d.x_max <= d.x_min:
             raise ctx.fail("data.x_max", f"must be larger than data.x_min ({d.x_min})")
+        if training_points(d.training_fraction, d.points) == 0:
+            raise ctx.fail("data.training_fraction",
+                           f"{d.training_fraction} of {d.points} points leaves no training point (each replica "
+                           f"trains on round(training_fraction x points); valid: above {0.5 / d.points:.3g})")
         x = np.linspace(d.x_min, d.x_max, d.points)
         truth = np.polynomial.polynomial.polyval(x, d.truth)
         noise = np.random.default_rng(d.data_seed).normal(0.0, d.noise, d.points)
@@ -109,10 +121,14 @@ class ToyRegressionTask(Task):
                                 "data": np.asarray(problem.central), "sigma": np.asarray(problem.sigma)})
 
     def report(self, results) -> str:
-        pred, truth = results.replicas["prediction"], results.summary["truth"]
+        good = ~np.asarray(results.train.get("failed", np.zeros(results.n_replicas, dtype=bool)))
+        pred, truth = results.replicas["prediction"][good], results.summary["truth"]
+        failed = f"{np.sum(~good)} of {good.size} replicas failed and are left out\n" if not good.all() else ""
+        if not good.any():
+            return failed
         mean, std = pred.mean(axis=0), pred.std(axis=0)
         pull = np.abs(mean - truth) / np.maximum(std, 1e-12)
-        return (f"chi2/point to data, mean over replicas: {results.replicas['chi2'].mean():.3f}\n"
+        return (f"{failed}chi2/point to data, mean over replicas: {results.replicas['chi2'][good].mean():.3f}\n"
                 f"truth within 1 sigma of the ensemble at {np.mean(pull < 1):.0%} of points, "
                 f"within 2 sigma at {np.mean(pull < 2):.0%}")
 
@@ -120,7 +136,8 @@ class ToyRegressionTask(Task):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        s, pred = results.summary, results.replicas["prediction"]
+        good = ~np.asarray(results.train.get("failed", np.zeros(results.n_replicas, dtype=bool)))
+        s, pred = results.summary, results.replicas["prediction"][good]
         fig, ax = plt.subplots(figsize=(6, 4))
         lo, hi = np.percentile(pred, [16, 84], axis=0)
         ax.fill_between(s["x"], lo, hi, alpha=0.4, label="replicas 68%")
