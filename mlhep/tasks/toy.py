@@ -21,18 +21,19 @@ from mlhep.task import Outputs, RunContext, Task, TrainResult
 
 @dataclass
 class ToyData:
-    points: int = option(40, "number of data points, evenly spaced in [x_min, x_max]", ge=4)
+    points: int = option(40, "number of data points, evenly spaced in [x_min, x_max]", ge=4, le=10**6)
     x_min: float = option(-1.0, "lowest x")
     x_max: float = option(1.0, "highest x")
     truth: list[float] = option([0.2, 1.0, -1.5], "polynomial coefficients of the truth, constant term first")
     noise: float = option(0.05, "Gaussian noise sigma of the data", gt=0)
-    data_seed: int = option(1234, "seed of the noise on the central data (not of the replicas)", ge=0)
+    data_seed: int = option(1234, "seed of the noise on the central data (not of the replicas)", ge=0,
+                           le=2**32 - 1)
     training_fraction: float = option(0.75, "fraction of points used for training in each replica", gt=0, le=1)
 
 
 @dataclass
 class ToyModel:
-    hidden: list[int] = option([16, 16], "hidden layer widths")
+    hidden: list[int] = option([16, 16], "hidden layer widths", ge=1, le=4096)
     activation: Literal[tuple(ACTIVATIONS)] = option("tanh", "activation function")
 
 
@@ -100,6 +101,8 @@ class ToyRegressionTask(Task):
         d = config.data
         if d.x_max <= d.x_min:
             raise ctx.fail("data.x_max", f"must be larger than data.x_min ({d.x_min})")
+        if not d.truth:
+            raise ctx.fail("data.truth", "no coefficient (valid: a list such as [0.2, 1.0, -1.5], constant first)")
         if training_points(d.training_fraction, d.points) == 0:
             raise ctx.fail("data.training_fraction",
                            f"{d.training_fraction} of {d.points} points leaves no training point (each replica "
