@@ -111,8 +111,8 @@ TEXT_ROWS = [
      "must be <= 100000 (got 10000000000; valid range [1, 100000])"),
     ("block-size-10**9", toy("  chunk: 10\n", "  chunk: 10\n  block_size: 1000000000\n"), (7, 15),
      "engine.block_size", "must be <= 100000"),
-    ("points-beyond-int64", toy("points: 8", "points: 100000000000000000000000000000"), (9, 11), "data.points",
-     "must fit in a 64-bit integer"),
+    ("int-beyond-int64", toy("  chunk: 10\n", "  chunk: 10\n  stopping: {min_epochs: 100000000000000000000000000000}\n"),
+     (7, 26), "engine.stopping.min_epochs", "must fit in a 64-bit integer"),
     ("hyperopt-trials-at-once", toy("description: toy", "hyperopt: {batch: 1000, replicas_per_trial: 1000}"),
      (12, 1), "hyperopt", "batch x replicas_per_trial = 1000000 replicas would train at once (at most 100000)"),
     # -- non-finite and non-positive floats
