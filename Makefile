@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install example test test-all lint bench bench-n3fit n3fit-venv fktables clean
+.PHONY: install example test test-slow lint bench bench-n3fit n3fit-venv theory bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,19 +12,28 @@ $(BIN)/python:
 install: $(BIN)/python  ## create .venv and install mlhep with the QCD theory stack and test tools
 	$(BIN)/pip install --quiet -e ".[all]"
 
-# The eko operators of the Les Houches benchmark PDF are what the evolution tests compare with the published tables.
-fktables: install  ## build the theory once (cached in ~/.cache/mlhep): DIS FK tables (LO, NLO), LH benchmark
-	$(BIN)/python scripts/build_fk_tables.py --all-dis --order LO
-	$(BIN)/python scripts/build_fk_tables.py --all-dis --order NLO
-	$(BIN)/python -c "from mlhep.physics.lh_toy import lh_toy_at; lh_toy_at(100.0, [0.1], order='LO')"
-	$(BIN)/python -c "from mlhep.physics.lh_toy import lh_toy_at; lh_toy_at(100.0, [0.1], order='NLO')"
+# The theory ships in mlhep/theory_bundle (checksummed); these rebuild it from scratch with yadism + eko into
+# $(MLHEP_CACHE) (default ~/.cache/mlhep), the bundle switched off: 40-60 min on 2 cores, a quarter of it numba
+# compiling eko's kernels once per virtual environment. The Les Houches toy's LO operators serve the unbinned
+# eft-fit PDF and the LO LH benchmark test (the slow tier computes the NLO ones itself).
+NO_BUNDLE = MLHEP_THEORY_BUNDLE=0
+theory: install  ## rebuild the bundled theory from scratch: DIS FK tables (LO, NLO), eko operators, LH toy (LO)
+	$(NO_BUNDLE) $(BIN)/python scripts/build_fk_tables.py --all-dis --order LO
+	$(NO_BUNDLE) $(BIN)/python scripts/build_fk_tables.py --all-dis --order NLO
+	$(NO_BUNDLE) $(BIN)/python -c "from mlhep.physics.lh_toy import lh_toy_at; lh_toy_at(100.0, [0.1], order='LO')"
 
-example: install fktables  ## set up and run the default fit (embedded runcard), then print its report
+bundle: theory  ## rebuild the theory, then copy it into mlhep/theory_bundle with a new manifest
+	$(BIN)/python scripts/build_theory_bundle.py
+
+example: install  ## set up and run the default fit (embedded runcard, bundled theory), then print its report
 	$(BIN)/mlhep fit -o results/default.h5
 	$(BIN)/mlhep report results/default.h5 --plot results/default-plots
 
-test: fktables  ## the test suite, after installing and building the FK tables (fails when no test ran)
-	$(BIN)/python -m pytest -q -ra --durations=15 --timeout=1800
+test: install  ## the default test tier: every task, the CLI, the engine; no theory rebuild (fails if no test ran)
+	$(BIN)/python -m pytest -q -ra --durations=15 --timeout=900 -m "not slow"
+
+test-slow: install  ## theory rebuilds (yadism + eko against the bundle, LH benchmark), long end-to-end fits
+	$(BIN)/python -m pytest -q -ra --durations=15 --timeout=1800 -m slow
 
 lint: install
 	$(BIN)/pip install --quiet ruff
@@ -42,7 +51,7 @@ $(N3FIT_VENV)/bin/n3fit:
 	$(PYTHON) -m venv $(N3FIT_VENV)
 	$(N3FIT_VENV)/bin/pip install --quiet nnpdf lhapdf-management pdfflow
 
-bench-n3fit: install fktables n3fit-venv  ## n3fit vs mlhep on the same FK tables and data: benchmarks/n3fit.md
+bench-n3fit: install n3fit-venv  ## n3fit vs mlhep on the same FK tables and data: benchmarks/n3fit.md
 	$(BIN)/python scripts/bench_n3fit.py --n3fit-venv $(N3FIT_VENV)
 
 clean:

@@ -22,7 +22,7 @@ def shared_data_dir() -> Path:
 
 def cache_dir() -> Path:
     """``$MLHEP_CACHE``, else ``~/.cache/mlhep``: FK tables and evolution operators built once."""
-    return Path(os.environ.get("MLHEP_CACHE") or Path.home() / ".cache" / "mlhep")
+    return Path(os.environ.get("MLHEP_CACHE") or Path.home() / ".cache" / "mlhep").expanduser()
 
 
 def expand(value: str) -> str:

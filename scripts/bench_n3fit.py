@@ -41,7 +41,7 @@ import yaml
 from bench_pdf import load_trainable, per_replica_epoch   # also: MLHEP_JAX_CACHE=0 (compilation measured)
 import n3fit_inputs as inputs
 from mlhep.fit import load
-from mlhep.physics.evolution import cache_root
+from mlhep.paths import cache_dir
 from mlhep.stats.chi2 import chi2
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,7 +153,7 @@ def main() -> None:
         parser.error("--epochs must be at least 400 (intervals after epoch 200 are timed)")
     sizes = [int(v) for v in args.replicas.split(",")]
     venv = Path(args.n3fit_venv).resolve()
-    workdir = Path(args.workdir or cache_root() / "n3fit-bench").resolve()
+    workdir = Path(args.workdir or cache_dir() / "n3fit-bench").resolve()
     check_venv(venv)
     info = inputs.venv_info(venv)
 

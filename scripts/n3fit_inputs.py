@@ -32,7 +32,7 @@ import yaml
 from mlhep.physics.evolution import PIDS, fit_xgrid, flavours_to_fit_basis
 from mlhep.physics.lh_toy import lh_toy
 from mlhep.tasks.pdf import commondata
-from mlhep.tasks.pdf.fktable import fktable_path, load_fktable
+from mlhep.tasks.pdf.fktable import load_fktable, stored_fktable
 from mlhep.tasks.pdf.problem import lh_toy_basis
 from mlhep.tasks.pdf.theorycard import ORDERS, theory_card
 
@@ -113,7 +113,7 @@ def export_theory(workdir: Path, datasets: list[str], order: str, cards_dir: Pat
     fkdir = workdir / "share" / "theories" / f"theory_{tid}" / "fastkernel"
     sources = {}
     for name in datasets:
-        path = fktable_path(name, order)
+        path = stored_fktable(name, order)
         sources[name] = [str(path), path.stat().st_size if path.is_file() else None,
                          path.stat().st_mtime if path.is_file() else None]
     stamp = fkdir.parent / "mlhep-sources.json"

@@ -24,10 +24,15 @@ import math
 import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from mlhep.errors import DataError
+from mlhep.paths import cache_dir
+from mlhep.theory_bundle import theory_file
 
 PIDS = (-6, -5, -4, -3, -2, -1, 21, 1, 2, 3, 4, 5, 6)
 FIT_BASIS = ("Sigma", "g", "V", "V3", "V8", "T3", "T8")
@@ -61,11 +66,6 @@ def eko_theory(card: dict) -> dict:
 
 
 EVOLUTION_METHODS = {"EXA": "iterate-exact", "EXP": "iterate-expanded", "TRN": "truncated"}
-
-
-def cache_root() -> Path:
-    """``$MLHEP_CACHE`` or ``~/.cache/mlhep``."""
-    return Path(os.environ.get("MLHEP_CACHE", Path.home() / ".cache" / "mlhep")).expanduser()
 
 
 def fit_xgrid() -> np.ndarray:
@@ -186,38 +186,60 @@ def evolution_key(theory: dict, xgrid, nodes) -> str:
     return card_hash(relevant)
 
 
+def node_file_name(theory: dict, xgrid, nodes) -> str:
+    return f"nodes-{theory.get('ID', 'theory')}-{evolution_key(theory, xgrid, nodes)}.npz"
+
+
 def node_cache_path(theory: dict, xgrid, nodes, cache: Path | None = None) -> Path:
-    """Cache file of the node operators of (theory, xgrid, nodes); it exists once eko has run for them."""
-    folder = Path(cache) if cache is not None else cache_root() / "eko"
-    return folder / f"nodes-{theory.get('ID', 'theory')}-{evolution_key(theory, xgrid, nodes)}.npz"
+    """Where eko's node operators of (theory, xgrid, nodes) are written: ``cache`` or ``$MLHEP_CACHE/eko``."""
+    folder = Path(cache) if cache is not None else cache_dir() / "eko"
+    return folder / node_file_name(theory, xgrid, nodes)
+
+
+def stored_node_operators(theory: dict, xgrid, nodes, cache: Path | None = None) -> Path:
+    """Where they are read: ``cache`` if given, else the theory bundle's copy, else the cache's (may not exist)."""
+    return theory_file(f"eko/{node_file_name(theory, xgrid, nodes)}", cache)
 
 
 def node_operators(theory: dict | None = None, xgrid=None, cache: Path | None = None, nodes=None):
-    """Nodes (list of (Q, nf)) and their operators (n_nodes, 13, nx, 7, nx), from the disk cache if present.
+    """Nodes (list of (Q, nf)) and their operators (n_nodes, 13, nx, 7, nx): from the theory bundle or the disk
+    cache if there, else computed with eko (minutes per node) and cached.
 
     ``nodes`` defaults to :func:`node_grid` of the theory.
     """
     theory = _default_theory(theory)
     xgrid = fit_xgrid() if xgrid is None else np.asarray(xgrid, dtype=float)
     nodes = node_grid(theory) if nodes is None else [(float(q), int(nf)) for q, nf in nodes]
+    stored = stored_node_operators(theory, xgrid, nodes, cache)
+    if stored.is_file():
+        return nodes, _read_operators(stored)
     path = node_cache_path(theory, xgrid, nodes, cache)
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     lock = path.with_suffix(".lock")
     _wait_for_other_process(lock, path)
     if path.is_file():
-        with np.load(path) as stored:
-            return nodes, stored["operators"]
+        return nodes, _read_operators(path)
     log.info("running eko for %d nodes (cached afterwards in %s)", len(nodes), path)
     lock.write_text(str(os.getpid()))
     try:
         operators = run_eko(theory, xgrid, nodes)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, operators=operators, q=np.array([q for q, _ in nodes]), nf=np.array([n for _, n in nodes]))
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez_compressed(tmp, operators=operators, q=np.array([q for q, _ in nodes]),
+                            nf=np.array([n for _, n in nodes]))
         tmp.replace(path)
     finally:
         lock.unlink(missing_ok=True)
     return nodes, operators
+
+
+def _read_operators(path: Path) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return stored["operators"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: not readable eko node operators ({type(err).__name__}: {err}); delete it and "
+                        "rerun to rebuild it with eko (minutes), or reinstall mlhep if it is a bundle file") from None
 
 
 def _wait_for_other_process(lock: Path, path: Path, poll: float = 5.0) -> None:
@@ -262,9 +284,7 @@ def _interpolate(theory: dict, nodes, operators, q_values: Sequence[float]) -> n
     node_q = np.array([q for q, _ in nodes])
     node_nf = np.array([nf for _, nf in nodes])
     q_values = np.asarray(q_values, dtype=float)
-    if q_values.size and (q_values.min() < theory["Q0"] * (1 - 1e-12) or q_values.max() > node_q.max()):
-        raise ValueError(f"scales must lie in [Q0 = {theory['Q0']}, {node_q.max():g}] GeV, got "
-                         f"[{q_values.min():g}, {q_values.max():g}]")
+    _check_scales(theory, nodes, q_values)
     nfs = np.array([nf_at(q, theory) for q in q_values])
     out = np.empty((len(q_values),) + operators.shape[1:])
     for nf in np.unique(nfs):
@@ -276,6 +296,13 @@ def _interpolate(theory: dict, nodes, operators, q_values: Sequence[float]) -> n
         # whose rounding changed from call to call (1e-15), and so did every evolved PDF and LHAPDF grid
         out[wanted] = sum(weights[:, j].reshape(-1, *[1] * (patch.ndim - 1)) * patch[j] for j in range(len(patch)))
     return out
+
+
+def _check_scales(theory: dict, nodes, q_values) -> None:
+    q_values, q_max = np.asarray(q_values, dtype=float), max(q for q, _ in nodes)
+    if q_values.size and (q_values.min() < theory["Q0"] * (1 - 1e-12) or q_values.max() > q_max):
+        raise ValueError(f"scales must lie in [Q0 = {theory['Q0']}, {q_max:g}] GeV, got "
+                         f"[{q_values.min():g}, {q_values.max():g}]")
 
 
 def _lagrange_weights(nodes: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -308,6 +335,8 @@ def evolution_operator(xgrid, q_values: Sequence[float], theory: dict | None = N
     ``nodes`` overrides the eko scales of :func:`node_grid`.
     """
     theory = _default_theory(theory)
+    nodes = node_grid(theory) if nodes is None else [(float(q), int(nf)) for q, nf in nodes]
+    _check_scales(theory, nodes, q_values)       # before eko, which may take minutes
     nodes, operators = node_operators(theory, xgrid, cache, nodes)
     op = _interpolate(theory, nodes, operators, q_values)
     if xgrid_out is not None:

@@ -61,10 +61,11 @@ def lh_toy(x) -> np.ndarray:
 
 
 def lh_cache_ready(order: str = "NLO") -> bool:
-    """True if the eko node operators of the toy at ``order`` are in the cache (else the first call runs eko)."""
-    from mlhep.physics.evolution import node_cache_path
+    """True if the eko node operators of the toy at ``order`` are in the theory bundle or the cache (else the
+    first call runs eko)."""
+    from mlhep.physics.evolution import stored_node_operators
 
-    return node_cache_path(lh_theory(order), lh_xgrid(), lh_nodes(order)).is_file()
+    return stored_node_operators(lh_theory(order), lh_xgrid(), lh_nodes(order)).is_file()
 
 
 @lru_cache(maxsize=8)

@@ -125,9 +125,10 @@ def test_toy_pdf_total_cross_section_in_the_note_ballpark():
     note (a self-made number); we accept 10%. Our setup: LO evolution of the toy, fixed alpha_s = 0.1179 in the
     partonic cross sections, m_tt < 3 TeV (the tail above adds < 0.01%): 600.6 pb. Needs mlhep.physics.lh_toy."""
     pytest.importorskip("mlhep.physics.lh_toy")
-    from mlhep.physics.evolution import cache_root
-    if not list((cache_root() / "eko").glob("nodes-LH-benchmark-ZMVFNS-LO-*.npz")):
-        pytest.skip("the LO eko operators of the toy are not cached yet (the first evolution takes minutes)")
+    from mlhep.physics.lh_toy import lh_cache_ready
+    if not lh_cache_ready("LO"):
+        pytest.skip("the LO eko operators of the toy are neither bundled nor cached (the first evolution takes "
+                    "minutes)")
     from mlhep.tasks.eft.unbinned.config import UnbinnedConfig
     from mlhep.tasks.eft.unbinned.physics import build_spectrum, total_sigma
 

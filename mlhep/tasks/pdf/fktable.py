@@ -18,14 +18,18 @@ below Q0 (Q^2 < 2.72 GeV^2, always cut) or beyond ``max_points`` are NaN.
 """
 from __future__ import annotations
 
+import json
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mlhep.errors import DataError
+from mlhep.paths import cache_dir
 from mlhep.physics import evolution
+from mlhep.theory_bundle import theory_file
 from mlhep.physics.evolution import FIT_BASIS, fit_xgrid  # noqa: F401  (part of this module's API)
 from mlhep.tasks.pdf import commondata
 from mlhep.tasks.pdf.theorycard import card_hash, theory_card
@@ -50,39 +54,70 @@ class FKTable:
         if mask.shape != (self.table.shape[0],):
             raise DataError(f"FK table of {self.dataset} has {self.table.shape[0]} rows, mask has {mask.shape}")
         rows = self.table[mask]
+        if np.isinf(rows).any():
+            raise DataError(f"FK table of {self.dataset} ({self.order}) has infinite entries (a broken file); "
+                            f"rebuild: {build_command(self.dataset, self.order)}")
         if np.isnan(rows).any():
             raise DataError(f"FK table of {self.dataset} ({self.order}) lacks some selected points (built with "
-                            f"--max-points or below Q0); rebuild: {build_command(self.dataset, self.order)}")
+                            f"--max-points, below Q0, or broken); rebuild: {build_command(self.dataset, self.order)}")
         return rows
 
 
 def fktable_cache(cache: Path | None = None) -> Path:
-    """``cache`` or ``$MLHEP_CACHE/fktables`` (default ``~/.cache/mlhep/fktables``)."""
-    return Path(cache) if cache is not None else evolution.cache_root() / "fktables"
+    """Where tables are built: ``cache`` or ``$MLHEP_CACHE/fktables`` (default ``~/.cache/mlhep/fktables``)."""
+    return Path(cache) if cache is not None else cache_dir() / "fktables"
+
+
+def fktable_name(dataset: str, order: str) -> str:
+    return f"{dataset}-{order}-{card_hash(theory_card(order))}.npz"
 
 
 def fktable_path(dataset: str, order: str, cache: Path | None = None) -> Path:
-    return fktable_cache(cache) / f"{dataset}-{order}-{card_hash(theory_card(order))}.npz"
+    """The file a build writes (in the cache, never in the shipped theory bundle)."""
+    return fktable_cache(cache) / fktable_name(dataset, order)
+
+
+def stored_fktable(dataset: str, order: str, cache: Path | None = None) -> Path:
+    """The file a fit reads: in ``cache`` if given, else the theory bundle's, else the cache's (may not exist)."""
+    return theory_file(f"fktables/{fktable_name(dataset, order)}", cache)
+
+
+def available(dataset: str, order: str, cache: Path | None = None) -> bool:
+    """True if the FK table can be read without building it."""
+    return stored_fktable(dataset, order, cache).is_file()
+
+
+# measured on a 2-core machine (2026-12): yadism for all 12 DIS sets, then eko once per order for its nodes
+BUILD_MINUTES = {"LO": 10, "NLO": 30, "NNLO": 90}
 
 
 def build_command(dataset: str, order: str, cache: Path | None = None) -> str:
     where = f" --cache {cache}" if cache is not None else ""
-    return f"python scripts/build_fk_tables.py --datasets {dataset} --order {order}{where}"
+    return (f"python scripts/build_fk_tables.py --datasets {dataset} --order {order}{where} (all 12 DIS sets at "
+            f"{order}: `make theory`, about {BUILD_MINUTES[order]} min on 2 cores)")
 
 
 def load_fktable(dataset: str, order: str, cache: Path | None = None) -> FKTable:
-    """Read a built FK table; :class:`DataError` with the command to build it if it is not there."""
+    """Read a built FK table; :class:`DataError` naming the file, or with the command that builds it."""
     if order not in ORDERS:
         raise DataError(f"unknown perturbative order '{order}' (valid: {', '.join(ORDERS)})")
-    path = fktable_path(dataset, order, cache)
+    path = stored_fktable(dataset, order, cache)
     if not path.is_file():
-        raise DataError(f"no FK table for {dataset} at {order} in {path.parent}; build it with: "
+        where = path.parent if cache is not None else f"the theory bundle or {path.parent}"
+        raise DataError(f"no FK table for {dataset} at {order} in {where}; build it with: "
                         f"{build_command(dataset, order, cache)}")
-    with np.load(path, allow_pickle=False) as stored:
-        import json
-
-        return FKTable(dataset, order, stored["xgrid"], stored["table"], float(stored["q0"]),
-                       json.loads(str(stored["theory"])))
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            fk = FKTable(dataset, order, stored["xgrid"], stored["table"], float(stored["q0"]),
+                         json.loads(str(stored["theory"])))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{path}: not a readable FK table ({type(err).__name__}: {err}); it should be an .npz "
+                        f"with xgrid, table, q0 and theory, as written by: {build_command(dataset, order, cache)}"
+                        ) from None
+    if fk.table.ndim != 3 or fk.table.shape[1:] != (len(FIT_BASIS), len(fk.xgrid)):
+        raise DataError(f"{path}: FK table of shape {fk.table.shape}, expected (points, {len(FIT_BASIS)}, "
+                        f"{len(fk.xgrid)}); rebuild it with: {build_command(dataset, order, cache)}")
+    return fk
 
 
 def yadism_observables(name: str, kinematics: dict, xgrid: np.ndarray) -> dict:
@@ -198,8 +233,6 @@ def compute_fktable(name: str, order: str, max_points: int | None = None, xgrid=
 
 def save_fktable(fk: FKTable, cache: Path | None = None) -> Path:
     """Write ``fk`` atomically to its cache file and return the path."""
-    import json
-
     path = fktable_path(fk.dataset, fk.order, cache)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")

@@ -41,7 +41,7 @@ model:
 output_grid: {q_values: []}
 """
 
-pytestmark = pytest.mark.skipif(not all(fktable.fktable_path(d, "LO").is_file() for d in DATASETS),
+pytestmark = pytest.mark.skipif(not all(fktable.available(d, "LO") for d in DATASETS),
                                 reason="LO FK tables not built (run `make fktables`)")
 
 

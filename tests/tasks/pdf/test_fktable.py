@@ -1,6 +1,7 @@
 """DIS FK tables: built with the script's function for 5 BCDMS points on a small grid, then checked against
 (a) the LO parton model F2 = sum_q e_q^2 x (q + qbar) of the independently evolved PDF and
 (b) yadism's own convolution of the same evolved PDF (its own a_s), at LO and NLO.
+Those run yadism and eko (numba compiles their kernels in a new environment): the slow tier, `make test-slow`.
 The known PDF is the Les Houches toy shape put at Q0 = 1.65 GeV (an nf = 3 PDF, valid fit-basis input).
 """
 from __future__ import annotations
@@ -62,6 +63,7 @@ def _xf0():
     return flavours_to_fit_basis(lh_toy(XGRID))
 
 
+@pytest.mark.slow
 def test_table_shape_and_rows(built):
     fk = fktable.load_fktable(DATASET, "LO", built("LO"))
     n_all = len(commondata.load_dataset(DATASET, q2min=0.0, w2min=0.0).central)
@@ -72,6 +74,7 @@ def test_table_shape_and_rows(built):
         fk.rows(np.ones(n_all, dtype=bool))
 
 
+@pytest.mark.slow
 def test_lo_f2_is_the_parton_model(built, kinematics):
     """(a) FK(LO) x PDF = sum_q e_q^2 x (q + qbar)(x, Q) from the evolved flavours at the data x, within 1e-3."""
     fk = fktable.load_fktable(DATASET, "LO", built("LO"))
@@ -85,6 +88,7 @@ def test_lo_f2_is_the_parton_model(built, kinematics):
     assert 0.2 < predicted.min() and predicted.max() < 0.6  # F2 of a proton-like PDF at x ~ 0.1
 
 
+@pytest.mark.slow
 def test_lo_deuteron_f2_is_the_nucleon_average(tmp_path):
     """BCDMS deuterium: FK(LO) x PDF = (F2p + F2n)/2 per nucleon, F2n from F2p by isospin (u <-> d), within 1e-3."""
     name = "BCDMS_NC_NOTFIXED_D_EM-F2"
@@ -122,6 +126,7 @@ class _EvolvedGrid:
         return self.xf[iq, PIDS.index(pid), ix]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["LO", "NLO"])
 def test_fk_equals_yadism_direct(built, kinematics, order):
     """(b) FK x PDF equals yadism's own convolution of the evolved PDF (its own a_s running), within 1e-3."""

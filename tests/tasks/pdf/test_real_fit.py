@@ -35,7 +35,7 @@ lhapdf: {{name: tiny_lo, q_points: 8, x_points: 30}}
 """
 
 pytestmark = pytest.mark.skipif(
-    not all(fktable.fktable_path(d, "LO").is_file() for d in DATASETS),
+    not all(fktable.available(d, "LO") for d in DATASETS),
     reason="LO FK tables not built (run `make fktables`)")
 
 
