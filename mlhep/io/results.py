@@ -46,7 +46,7 @@ def _read(group: h5py.Group) -> dict[str, np.ndarray]:
             value = obj[()]
             if obj.dtype.kind == "O" or h5py.check_string_dtype(obj.dtype):
                 value = obj.asstr()[()]
-                value = np.asarray(value) if isinstance(value, np.ndarray) else str(value)
+                value = value.astype(str) if isinstance(value, np.ndarray) else str(value)   # not object arrays
             found[name] = value
     group.visititems(visit)
     return found
