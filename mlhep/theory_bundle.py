@@ -54,13 +54,18 @@ def manifest() -> dict:
     return _manifest(folder) if folder is not None else {"files": {}}
 
 
-@functools.lru_cache(maxsize=256)
-def _verified(path: Path, sha256: str, size: int, mtime_ns: int) -> Path:
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    if digest.hexdigest() != sha256:
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _verified(path: Path, sha256: str, size: int, mtime_ns: int) -> Path:
+    if sha256_of(path) != sha256:
         raise DataError(f"{path}: checksum mismatch with the theory-bundle manifest (a damaged or edited file); "
                         "reinstall mlhep, or rebuild the bundle with `make theory bundle`")
     return path

@@ -14,7 +14,6 @@ naming the command that builds it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -27,7 +26,7 @@ from mlhep.paths import PACKAGE_DIR
 from mlhep.physics import evolution, lh_toy
 from mlhep.tasks.pdf import commondata, fktable
 from mlhep.tasks.pdf.theorycard import theory_card
-from mlhep.theory_bundle import MANIFEST
+from mlhep.theory_bundle import MANIFEST, sha256_of
 
 ORDERS = ("LO", "NLO")
 VERSION = "2026.12.1"  # bump whenever the bundle's content changes
@@ -47,14 +46,6 @@ def wanted_files() -> dict[str, tuple[Path, str]]:
     path = evolution.node_cache_path(lh_toy.lh_theory("LO"), lh_toy.lh_xgrid(), lh_toy.lh_nodes("LO"))
     files[f"eko/{path.name}"] = (path, "eko node operators of the Les Houches toy at LO")
     return files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def copy_compressed(source: Path, target: Path) -> None:
@@ -89,7 +80,7 @@ def main(argv=None) -> int:
     for relative, (source, what) in sorted(files.items()):
         target = args.out / relative
         copy_compressed(source, target)
-        entries[relative] = {"sha256": _sha256(target), "bytes": target.stat().st_size, "what": what}
+        entries[relative] = {"sha256": sha256_of(target), "bytes": target.stat().st_size, "what": what}
         print(f"{relative}: {target.stat().st_size / 1e6:.1f} MB")
     for stale in args.out.glob("*/*.npz"):        # files of an earlier bundle that this one no longer lists
         if f"{stale.parent.name}/{stale.name}" not in entries:
