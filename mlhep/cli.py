@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from mlhep.errors import MlhepError
+from mlhep.errors import Interrupted, MlhepError
 from mlhep.paths import DEFAULT_RUNCARD, embedded_runcards
 
 
@@ -61,11 +61,16 @@ def check_command(runcard, example):
     from mlhep.task import RunContext
     path = _runcard_path(runcard, example)
     card, task = load(path)
-    no_training = lambda trainable: (_ for _ in ()).throw(MlhepError("check does not train"))  # noqa: E731
-    ctx = RunContext(runcard_path=path, seed=card.seed, replica_ids=None, fail=card.fail, train=no_training,
+    ctx = RunContext(runcard_path=path, seed=card.seed, replica_ids=None, fail=card.fail, train=_no_training,
                      quiet=True)
     task.validate(card.config, ctx)
     click.echo(f"{path}: OK (task {card.task}, {card.replicas} replicas)")
+
+
+def _no_training(trainable):
+    """``ctx.train`` where a task must not train (``validate`` for check; ``setup`` for hyperopt, which trains
+    the trainable itself): a task that calls it has a bug, so it keeps its traceback."""
+    raise RuntimeError("this task called ctx.train outside fit (in validate or setup): a bug in the task")
 
 
 @cli.command("fit")
@@ -93,19 +98,19 @@ def hyperopt_command(runcard, trials, output, quiet):
     import csv
     import dataclasses
 
-    from mlhep.engine import hyperopt
+    from mlhep import hyperopt
     from mlhep.fit import load
     from mlhep.io.output import check_output
     from mlhep.task import RunContext
     card, task = load(Path(runcard))
-    _require_hyperopt(card, task)
+    hyperopt.check_runcard(card, task)
     hcfg = card.hyperopt
     if trials is not None:
         hcfg = dataclasses.replace(hcfg, trials=trials)
     out = Path(output or f"{Path(runcard).stem}-hyperopt.csv")
     check_output(out)   # before the search, not after it
     ctx = RunContext(runcard_path=Path(runcard), seed=card.seed, replica_ids=None, fail=card.fail,
-                     train=None, quiet=quiet)
+                     train=_no_training, quiet=quiet)
     rows = hyperopt.search(card, task, ctx, hcfg, log=click.echo)
     if not rows:
         click.echo(f"study '{hcfg.study}' already has {hcfg.trials} trials")
@@ -117,19 +122,6 @@ def hyperopt_command(runcard, trials, output, quiet):
         writer.writeheader()
         writer.writerows(rows)
     click.echo(f"wrote {out}")
-
-
-def _require_hyperopt(card, task) -> None:
-    """A runcard for hyperopt needs a ``hyperopt:`` section and a task whose replicas train by gradient."""
-    from mlhep.registry import load_tasks
-    from mlhep.task import Task
-    able = sorted(name for name, t in load_tasks().items() if type(t).trainable is not Task.trainable)
-    if type(task).trainable is Task.trainable:
-        raise card.fail("task", f"task '{card.task}' cannot do hyperopt: it has no gradient-trained replica "
-                                f"(tasks that can: {', '.join(able)})")
-    if card.hyperopt is None:
-        raise card.fail("hyperopt", "no 'hyperopt:' section: add one with the searched keys under 'space:' "
-                                    "(see `mlhep tasks -v` for its keys)")
 
 
 @cli.command("merge")
@@ -170,7 +162,6 @@ def examples_command(name):
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes (``MlhepError``, click usage errors) become one-line messages with their exit
     code (see the module docstring), never tracebacks; any other exception is a bug and keeps its traceback."""
-    from mlhep.engine.replicas import Interrupted
     try:
         cli.main(args=argv, prog_name="mlhep", standalone_mode=False)
         return 0

@@ -13,6 +13,12 @@ from typing import Any
 _MISSING = dataclasses.MISSING
 
 
+class InvalidOptions(Exception):
+    """Raised by a config dataclass's ``__post_init__`` for values that are valid one by one but not together;
+    the runcard loader reports it at the section's line (RunCardError). Only this class is caught there: any
+    other exception in a ``__post_init__`` is a bug and keeps its traceback."""
+
+
 def option(default: Any = _MISSING, doc: str = "", *, ge: float | None = None, gt: float | None = None,
            le: float | None = None, lt: float | None = None, allow_inf: bool = False,
            default_factory: Any = _MISSING) -> Any:

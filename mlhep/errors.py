@@ -20,6 +20,12 @@ class RunCardError(MlhepError):
         super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
 
 
+class UsageError(MlhepError):
+    """A command-line value that is not valid (e.g. ``--replicas``): exit 2, like click's own usage errors."""
+
+    exit_code = 2
+
+
 class ResultsError(MlhepError):
     """A results file that cannot be read, merged or resumed from."""
 
@@ -38,3 +44,14 @@ class TrainingFailed(MlhepError):
 
     exit_code = 4
     result = None
+
+
+class Interrupted(MlhepError):
+    """Training stopped by SIGINT/SIGTERM, after a checkpoint was written if training had begun: the same
+    command with ``--resume`` continues it."""
+
+    exit_code = 130
+
+
+class CheckpointError(ResultsError):
+    """A checkpoint that cannot be resumed from (damaged, truncated, foreign, of another runcard)."""

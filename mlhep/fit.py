@@ -1,7 +1,6 @@
 """One fit from a runcard to a results file: the library function behind ``mlhep fit``."""
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from pathlib import Path
@@ -9,20 +8,14 @@ from typing import Sequence
 
 import numpy as np
 
-from mlhep.engine.checkpoint import Checkpoint, flatten
-from mlhep.engine.replicas import train
-from mlhep.errors import MlhepError, ResultsError, RunCardError
+from mlhep.engine.checkpoint import flatten
+from mlhep.engine.stages import Stages
+from mlhep.errors import RunCardError, UsageError
 from mlhep.io import provenance, results
 from mlhep.io.output import OutputLock, check_output, remove_stale_temporaries
 from mlhep.registry import broken_tasks, load_tasks
 from mlhep.runcard import RunCard, load_runcard, to_plain
-from mlhep.task import Outputs, RunContext
-
-
-class UsageError(MlhepError):
-    """A command-line value that is not valid (e.g. ``--replicas``): exit 2, like click's own usage errors."""
-
-    exit_code = 2
+from mlhep.task import Outputs, RunContext, TrainResult
 
 
 REPLICAS_SYNTAX = "START:STOP with STOP > START (e.g. 0:100), a single id (e.g. 7), or a comma list (e.g. 0,3,5)"
@@ -105,65 +98,55 @@ def fit(runcard_path: Path, output: Path | None = None, replicas: str | None = N
         runcard.engine.batch = batch
     ids = parse_replicas(replicas, runcard.replicas, runcard)
     out = Path(output) if output else default_output(runcard, ids, replicas is not None)
-    fingerprint = hashlib.sha256(f"{runcard.sha256}|{ids.tolist()}|{runcard.engine.batch}".encode()).hexdigest()
-    checkpoint = Checkpoint(out.with_name(out.name + ".ckpt.npz"), fingerprint)
-    check_output(out, checkpoint.path)   # a bad output path must not cost a whole fit
+    stages = Stages(runcard, ids, out, quiet)
+    check_output(out, stages.checkpoint("").path)   # a bad output path must not cost a whole fit
     with OutputLock(out):
         for stale in remove_stale_temporaries(out):
             _say(quiet, f"removed {stale}, left behind by a run that was killed")
-        _check_checkpoint(checkpoint, resume, quiet)
-        return _fit_and_write(runcard, task, ids, out, checkpoint, quiet, started, t0)
+        stages.check_checkpoints(resume)
+        return _fit_and_write(runcard, task, ids, out, stages, quiet, started, t0)
 
 
-def _check_checkpoint(checkpoint: Checkpoint, resume: bool, quiet: bool) -> None:
-    """Without --resume an existing checkpoint is refused (it would be lost); with it, the checkpoint is read
-    now, so a damaged or foreign one is reported before the data are loaded."""
-    if not checkpoint.path.exists():
-        if resume:
-            _say(quiet, f"no checkpoint at {checkpoint.path}: starting from the beginning")
-        return
-    if not resume:
-        raise ResultsError(f"{checkpoint.path} holds an interrupted run of this output: continue it with "
-                           "--resume, or delete it to start afresh")
-    checkpoint.load()   # damaged, foreign or of another runcard: a ResultsError naming the file
-
-
-def _fit_and_write(runcard: RunCard, task, ids: np.ndarray, out: Path, checkpoint: Checkpoint, quiet: bool,
+def _fit_and_write(runcard: RunCard, task, ids: np.ndarray, out: Path, stages: Stages, quiet: bool,
                    started: str, t0: float) -> Path:
-    def run_engine(trainable):
-        return train(trainable, ids, runcard.seed, runcard.engine, progress=not quiet, checkpoint=checkpoint)
-
     ctx = RunContext(runcard_path=Path(runcard.path), seed=runcard.seed, replica_ids=ids, fail=runcard.fail,
-                     train=run_engine, quiet=quiet, workdir=out.parent if str(out.parent) else Path("."))
+                     train=stages.train, quiet=quiet, workdir=out.parent if str(out.parent) else Path("."))
     _say(quiet, f"mlhep fit: task {runcard.task}, replicas {_ids_text(ids)}, seed {runcard.seed}, "
                 f"{'batched' if runcard.engine.batch else 'one by one'}")
     outputs: Outputs = task.run(runcard.config, ctx)
+    last = next(reversed(stages.results.values()), outputs.train)
     prov = provenance.collect() | {
         "seed": runcard.seed, "replica_ids": _ids_text(ids), "started": started, "finished": provenance.now(),
         "wall_seconds": time.perf_counter() - t0, "description": runcard.description,
-        "training_seconds": outputs.train.wall_seconds if outputs.train else None,
-        "epochs_run": outputs.train.epochs_run if outputs.train else None,
+        "training_seconds": sum(r.wall_seconds for r in stages.results.values()) if stages.results else None,
+        "epochs_run": last.epochs_run if last else None,
         "extra_files": {k: str(v) for k, v in outputs.files.items()}}
     resolved = {"task": runcard.task, "seed": runcard.seed, "replicas": runcard.replicas,
                 "engine": to_plain(runcard.engine), "config": to_plain(runcard.config)}
     path = results.write(out, task=runcard.task, runcard_text=runcard.text, runcard_sha256=runcard.sha256,
                          runcard_path=str(runcard.path), resolved=resolved, provenance=prov,
-                         replicas=_replica_arrays(outputs, ids), summary=outputs.summary)
-    checkpoint.remove()
+                         replicas=_replica_arrays(outputs, stages.results, ids), summary=outputs.summary)
+    stages.remove_checkpoints()
     _say(quiet, f"wrote {path} ({prov['wall_seconds']:.1f} s)")
     return path
 
 
-def _replica_arrays(outputs: Outputs, ids: np.ndarray) -> dict:
+def _replica_arrays(outputs: Outputs, trained: dict[str, TrainResult], ids: np.ndarray) -> dict:
+    """The task's per-replica arrays with every stage's training record: ``train/`` and ``params/`` for a
+    single-stage fit, ``train/<stage>/`` and ``params/<stage>/`` for each stage of a multi-stage one."""
     arrays = dict(outputs.replicas)
-    tr = outputs.train
-    if tr is not None:
+    if outputs.train is not None and not trained:   # a task that trained without ctx.train (tests, hyperopt)
+        trained = {"": outputs.train}
+    for stage, tr in trained.items():
+        group = f"{stage}/" if stage else ""
         arrays["replica_id"] = tr.replica_ids
-        arrays |= {f"train/{k}": getattr(tr, k) for k in
+        arrays |= {f"train/{group}{k}": getattr(tr, k) for k in
                    ("best_epoch", "best_valid", "stopped", "history_train", "history_valid", "failed", "failed_epoch",
                     "failure")}
-        arrays |= {f"params/{k.lstrip('/')}": v for k, v in flatten(tr.params, "").items()}
-    elif arrays:
+        arrays |= {f"params/{group}{k.lstrip('/')}": v for k, v in flatten(tr.params, "").items()}
+    if trained:
+        return arrays
+    if arrays:
         arrays["replica_id"] = ids[:len(next(iter(arrays.values())))]
     else:
         arrays["replica_id"] = np.zeros(0, dtype=int)

@@ -12,9 +12,11 @@ GROUP = "mlhep.tasks"
 def _scan() -> tuple[dict, dict]:
     loaded, broken = {}, {}
     for ep in entry_points(group=GROUP):
+        # A task whose dependencies are missing must not break the others; any other exception is a bug in
+        # that task's module and keeps its traceback.
         try:
             loaded[ep.name] = ep.load()
-        except Exception as exc:  # a task whose dependencies are missing must not break the others
+        except ImportError as exc:
             broken[ep.name] = f"{type(exc).__name__}: {exc}"
     return loaded, broken
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from mlhep.errors import ResultsError
 from mlhep.io.results import Results
+from mlhep.plotting import figure
 from mlhep.registry import load_tasks
 
 
@@ -54,16 +55,12 @@ def plots(path: Path, outdir: Path) -> list[Path]:
 
 
 def _history_plot(res: Results, outdir: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
     hist = res.train["history_valid"]
     chunk = res.resolved.get("engine", {}).get("chunk", 1)
     epochs = chunk * (1 + np.arange(hist.shape[1]))
-    ax.plot(epochs, hist.T, lw=0.5, alpha=0.5)
-    ax.set_yscale("log"), ax.set_xlabel("epoch"), ax.set_ylabel("validation loss")
-    ax.set_title(f"{res.task}: {res.n_replicas} replicas")
     path = outdir / "training_history.png"
-    fig.savefig(path, dpi=100), plt.close(fig)
+    with figure(path, figsize=(6, 4)) as (fig, ax):
+        ax.plot(epochs, hist.T, lw=0.5, alpha=0.5)
+        ax.set_yscale("log"), ax.set_xlabel("epoch"), ax.set_ylabel("validation loss")
+        ax.set_title(f"{res.task}: {res.n_replicas} replicas")
     return path

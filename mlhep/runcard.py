@@ -23,9 +23,9 @@ from typing import AbstractSet, Any, Callable, Literal, Mapping, Optional
 
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from mlhep.config import option, valid_range
+from mlhep.config import InvalidOptions, option, valid_range
 from mlhep.engine.config import MAX_REPLICAS, EngineConfig
-from mlhep.engine.hyperopt_config import HyperoptConfig
+from mlhep.hyperopt_config import HyperoptConfig
 from mlhep.yaml_positions import child_path, child_position, key_tokens, node_position, parse
 from mlhep.errors import RunCardError
 
@@ -214,7 +214,7 @@ def _to_dataclass(cls: type, node: Any, path: str, ctx: LoadContext, others: tup
             raise ctx.error(path, f"missing required key '{name}'")
     try:
         return cls(**kwargs)
-    except ValueError as exc:            # a __post_init__ check
+    except InvalidOptions as exc:        # a __post_init__ check
         raise ctx.error(path, str(exc)) from None
 
 

@@ -10,40 +10,79 @@ replicas. The flow of ``mlhep fit`` (``Task.run``'s default):
     result = ctx.train(trainable)                   # the engine: all replicas as one jitted program
     outputs = task.evaluate(problem, config, result)  # per-replica arrays, leading axis = replica
 
-Tasks whose fit is not gradient training (e.g. a closed-form linear fit, a posterior sampler) override
-``run`` and return ``Outputs`` with only ``summary`` filled, or both.
+A task that trains in several stages (a flow, then classifiers on its samples) overrides ``run`` and calls
+``ctx.train(trainable, stage="flow")`` once per stage: each stage has its own engine settings
+(``engine.stages.<name>`` in the runcard), checkpoint and results group. Tasks whose fit is not gradient
+training (a closed-form fit, a posterior sampler) override ``run`` and return ``Outputs`` with only ``summary``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, NamedTuple, Protocol
 
 import jax
 import numpy as np
 
 
 class Trainable(Protocol):
-    """One replica's training problem; the engine vmaps every method over the replica axis.
+    """One replica's training problem; the engine vmaps it over the replica axis.
 
-    All methods must be pure and jit-able. ``key`` is the replica's own PRNG key: replica i's result
-    depends only on the runcard seed and i, never on how many replicas run beside it.
+    Data come in two kinds: ``shared()`` is what every replica reads (events, FK tables, spectra): one copy on
+    the device, passed to every method, never vmapped. ``replica_data`` is a replica's own: pseudo-data,
+    training/validation masks or bootstrap weights, sampled hyperparameters. All methods must be pure and
+    jit-able. ``key`` is the replica's own PRNG key: replica i's result depends only on the runcard seed and
+    i, never on how many replicas run beside it.
+
+    A full-batch trainable (a chi2 over correlated data) gives ``train_loss`` and ``validation``; the engine
+    takes one step per epoch. A minibatch trainable gives ``weights`` and ``example_losses`` instead (see
+    ``MinibatchTrainable``). Optional methods: ``shared()`` (default: no shared data), ``step(cfg,
+    steps_per_epoch)`` (an update rule of its own, ``mlhep.engine.step``; default: gradient descent with
+    ``engine.optimizer``), ``training_points(data)`` (the engine refuses replicas with none).
     """
 
-    def init(self, key: jax.Array) -> Any:
+    def init(self, key: jax.Array, shared: Any) -> Any:
         """Initial parameters (a pytree) of one replica."""
 
-    def replica_data(self, key: jax.Array) -> Any:
+    def replica_data(self, key: jax.Array, shared: Any) -> Any:
         """Pseudo-data, training/validation masks, sampled hyperparameters (a pytree) of one replica."""
 
-    def train_loss(self, params: Any, data: Any, epoch: jax.Array) -> jax.Array:
+    def train_loss(self, params: Any, shared: Any, data: Any, epoch: jax.Array) -> jax.Array:
         """Scalar loss to minimise (may depend on the epoch, e.g. growing Lagrange multipliers)."""
 
-    def validation(self, params: Any, data: Any) -> tuple[jax.Array, jax.Array]:
+    def validation(self, params: Any, shared: Any, data: Any) -> tuple[jax.Array, jax.Array]:
         """(validation loss used for early stopping, bool: may these parameters be kept as the best?)."""
 
-    # Optional: ``training_points(data) -> int`` array, how many data points this replica trains on. The engine
-    # then refuses replicas with none (the task's own check, with the runcard key, should come first).
+
+class StepInfo(NamedTuple):
+    """What a minibatch loss gets besides the parameters and data."""
+
+    epoch: jax.Array         # () int: the epoch (pass) this step belongs to
+    key: jax.Array           # this step's own PRNG key (dropout)
+    model_state: Any         # e.g. batch-norm statistics (``init_state``); () if the model has none
+    training: bool           # static: True in a training step, False in validation
+
+
+class MinibatchTrainable(Protocol):
+    """A replica that trains on examples of the shared sample, in minibatches the engine draws.
+
+    The loss is a weighted mean of per-example losses: the engine reduces them over each minibatch (training)
+    and over all validation minibatches (validation), so minibatch and full batch differ only in the steps.
+    Optional: ``init_state(key, shared)`` for a model state (then ``example_losses`` returns (losses, new
+    state)), ``accept(params, shared, data)`` (may these parameters be kept as the best), ``minibatch_size``
+    (the task's default when the runcard sets no ``engine.minibatch_size``).
+    """
+
+    def init(self, key: jax.Array, shared: Any) -> Any: ...
+
+    def replica_data(self, key: jax.Array, shared: Any) -> Any: ...
+
+    def weights(self, data: Any) -> tuple[jax.Array, jax.Array]:
+        """(training, validation) weights (N,) of the N shared examples: 0 leaves an example out, k counts it
+        k times (a bootstrap by weights: the sample is never copied)."""
+
+    def example_losses(self, params: Any, shared: Any, data: Any, rows: jax.Array, info: StepInfo) -> Any:
+        """Losses (B,) of the examples ``rows`` (B,) of the shared sample."""
 
 
 @dataclass
@@ -62,6 +101,9 @@ class TrainResult:
     failed: np.ndarray | None = None        # (R,) bool: a loss became non-finite, or it never improved
     failed_epoch: np.ndarray | None = None  # (R,) int: epoch of the failure, -1 if none
     failure: np.ndarray | None = None       # (R,) str: why it failed, "" if it did not
+    data_keys: Any = None                   # (R, 2) the keys ``replica_data`` got: tasks recreate a replica's data
+    model_state: Any = None                 # pytree of (R, ...) model state kept with the best parameters
+    stage: str = ""                         # the stage's name ("" for a single-stage fit)
 
     def __post_init__(self):
         n = len(self.replica_ids)
@@ -97,6 +139,11 @@ class Task:
         and theory are read); a task whose setup is expensive overrides it with the same checks, cheaply."""
         self.setup(config, ctx)
 
+    def variant(self, config: Any) -> tuple[str, "Task"]:
+        """The task object that fits ``config`` and the runcard key that chose it: ("task", self), unless the
+        task dispatches to others (eft-fit on ``mode``)."""
+        return "task", self
+
     def trainable(self, problem: Any, config: Any) -> Trainable:
         raise NotImplementedError
 
@@ -129,7 +176,7 @@ class RunContext:
     seed: int
     replica_ids: np.ndarray
     fail: Callable[[str, str], Exception]      # fail("data.datasets[2]", "unknown dataset (valid: ...)")
-    train: Callable[[Trainable], TrainResult]
+    train: Callable[..., TrainResult]          # train(trainable, stage=None): see Task's docstring
     quiet: bool = False
     workdir: Path = Path(".")                  # where extra files (e.g. LHAPDF grids) go
 

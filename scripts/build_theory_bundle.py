@@ -25,7 +25,7 @@ import numpy as np
 from mlhep.paths import PACKAGE_DIR
 from mlhep.physics import evolution, lh_toy
 from mlhep.tasks.pdf import commondata, fktable
-from mlhep.tasks.pdf.theorycard import theory_card
+from mlhep.physics.theorycard import theory_card
 from mlhep.theory_bundle import MANIFEST, sha256_of
 
 ORDERS = ("LO", "NLO")

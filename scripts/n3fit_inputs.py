@@ -34,7 +34,7 @@ from mlhep.physics.lh_toy import lh_toy
 from mlhep.tasks.pdf import commondata
 from mlhep.tasks.pdf.fktable import load_fktable, stored_fktable
 from mlhep.tasks.pdf.problem import lh_toy_basis
-from mlhep.tasks.pdf.theorycard import ORDERS, theory_card
+from mlhep.physics.theorycard import ORDERS, theory_card
 
 EVOL_PIDS = (100, 21, 200, 203, 208, 103, 108)     # pineappl evolution pids of FIT_BASIS
 TOY = "LHTOY_Q0"

@@ -23,8 +23,9 @@ TINY = {
     "eft-fit-binned": {"replicas": 4},
     "eft-fit-binned-global": {"replicas": 4},
     "eft-fit-binned-nuts": {"binned": {"nuts": {"chains": 2, "warmup": 30, "samples": 30}}},
-    "eft-fit-unbinned": FEW_EPOCHS | {"unbinned": {"training": {"n_events": 2000, "batch_size": 500},
-                                                   "bounds": {"n_scan": 41}}},
+    "eft-fit-unbinned": {"replicas": 2, "engine": {"epochs": 4, "chunk": 2, "minibatch_size": 500,
+                                                   "stopping": {"min_epochs": 0}},
+                         "unbinned": {"training": {"n_events": 2000}, "bounds": {"n_scan": 41}}},
 }
 NEEDS_SHARED_DATA = {"eft-fit-binned", "eft-fit-binned-global", "eft-fit-binned-nuts"}
 

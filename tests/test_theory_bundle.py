@@ -12,7 +12,7 @@ from mlhep import theory_bundle
 from mlhep.errors import DataError
 from mlhep.physics import evolution, lh_toy
 from mlhep.tasks.pdf import commondata, fktable
-from mlhep.tasks.pdf.theorycard import theory_card
+from mlhep.physics.theorycard import theory_card
 
 ORDERS = ("LO", "NLO")
 

@@ -2,7 +2,7 @@
 
 Pytrees are stored leaf by leaf under their key paths; on resume the engine rebuilds the same structures from
 the same runcard and fills them from the file, after checking the fingerprint (runcard hash, replica ids).
-A checkpoint that cannot be used (damaged, truncated, foreign, of another runcard) is a ``ResultsError`` that
+A checkpoint that cannot be used (damaged, truncated, foreign, of another runcard) is a ``CheckpointError`` that
 names the file and says what to do.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from mlhep.errors import ResultsError
+from mlhep.errors import CheckpointError
 
 # What numpy raises on a file that is not a (complete) .npz archive.
 _UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
@@ -72,13 +72,13 @@ class Checkpoint:
             raise self.damaged("it has no metadata (__meta__ entry): not written by mlhep, or damaged")
         meta = self._parse_meta(arrays.pop("__meta__"))
         if meta["fingerprint"] != self.fingerprint:
-            raise ResultsError(f"{self.path}: checkpoint belongs to another runcard, replica range or engine "
+            raise CheckpointError(f"{self.path}: checkpoint belongs to another runcard, replica range or engine "
                                "mode; delete it to start afresh, or write this fit to another output (-o)")
         return arrays, meta
 
-    def damaged(self, why: str) -> ResultsError:
+    def damaged(self, why: str) -> CheckpointError:
         """The error for a checkpoint that cannot be resumed from."""
-        return ResultsError(f"{self.path}: unusable checkpoint: {why}; delete it to start the fit afresh")
+        return CheckpointError(f"{self.path}: unusable checkpoint: {why}; delete it to start the fit afresh")
 
     def _read_arrays(self) -> dict[str, np.ndarray]:
         try:

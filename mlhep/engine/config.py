@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from mlhep.config import option
 
@@ -50,7 +50,15 @@ class StoppingConfig:
 class EngineConfig:
     """How replicas train: batched (one vmapped program) or one by one, for how long, with what optimizer."""
 
-    epochs: int = option(1000, "maximum number of epochs", ge=1, le=MAX_EPOCHS)
+    epochs: int = option(1000, "maximum number of epochs (an epoch is one pass over a replica's training set)",
+                         ge=1, le=MAX_EPOCHS)
+    minibatch_size: Optional[int] = option(
+        None, "examples per optimizer step, for tasks that train on examples (events, jets, spectra): each epoch "
+              "is a pass over a replica's training examples in minibatches, reshuffled every epoch (none: the "
+              "task's default; tasks with a correlated chi2, such as pdf-fit, always train full batch)",
+        ge=1, le=10**8)
+    validate_every: int = option(1, "epochs between validations (stopping and patience count epochs)", ge=1,
+                                 le=MAX_EPOCHS)
     chunk: int = option(100, "epochs per jitted call; progress, stopping checks and checkpoints between chunks",
                         ge=1, le=MAX_CHUNK)
     batch: bool = option(True, "train all replicas as one vmapped program (false: one by one, same results)")
@@ -62,3 +70,11 @@ class EngineConfig:
     stopping: StoppingConfig = option(StoppingConfig(), "early stopping")
     shard: bool = option(True, "shard the replica axis over all local devices when there are several")
     checkpoint_seconds: float = option(60.0, "write a resumable checkpoint at most this often", ge=0)
+    stages: dict[str, Any] = option(
+        {}, "settings of one stage of a task that trains in stages (e.g. bump-hunt: flow, then classifier), over "
+            "the defaults above: stages: {flow: {epochs: 200, minibatch_size: 256}}")
+
+    def for_stage(self, name: str) -> "EngineConfig":
+        """The settings of stage ``name`` ("" or a stage without its own entry: these)."""
+        return self.stages.get(name, self) if name else self
+

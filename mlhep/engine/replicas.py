@@ -1,7 +1,5 @@
-"""Train a replica ensemble as ONE jit-compiled program.
+"""Train a replica ensemble as ONE jit-compiled program (``engine.program``), in chunks of epochs.
 
-Parameters, optimizer states and stopping trackers of all replicas are stacked on a leading replica axis;
-one epoch of every replica is ``vmap(epoch)``; ``chunk`` epochs run inside one ``lax.scan`` per jitted call.
 Python only runs between chunks: progress, the all-stopped check, checkpoints, and repacking the batch once half
 of it has stopped (a stopped replica is frozen, but inside the batch it would still cost a full epoch).
 
@@ -11,235 +9,58 @@ replicas train beside it; ``batch: false`` runs the same program one replica at 
 from __future__ import annotations
 
 import dataclasses
-import gc
-import os
-import signal
 import sys
-import threading
 import time
 import weakref
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from mlhep.engine import sharding, stopping
 from mlhep.engine.checkpoint import Checkpoint, flatten, unflatten
 from mlhep.engine.config import EngineConfig
-from mlhep.engine.optim import build_optimizer
+from mlhep.engine.interrupts import Interrupted, Signals, StopNow, deferred_signals
+from mlhep.engine.program import EngineState, Program, replica_keys, shared_data, split_keys
 from mlhep.errors import DataError, TrainingFailed
 from mlhep.task import Trainable, TrainResult
 
-
-class EngineState(NamedTuple):
-    """Everything that evolves during training, per replica (leading axis = replica once stacked)."""
-
-    params: Any
-    opt_state: Any
-    tracker: stopping.Tracker
-    train_loss: jax.Array
-    valid_loss: jax.Array
+__all__ = ["train", "replica_keys", "split_keys", "replica_data_keys", "Interrupted"]
 
 
-def replica_keys(seed: int, replica_ids: np.ndarray) -> jax.Array:
-    """(R, 2) keys: replica i's key depends on the seed and i only."""
-    base = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(replica_ids, dtype=jnp.uint32))
+def replica_data_keys(seed: int, replica_ids: np.ndarray, stage: str | None = None) -> jax.Array:
+    """(R, 2) keys the engine hands to ``replica_data`` (also in ``TrainResult.data_keys``)."""
+    return split_keys(replica_keys(seed, replica_ids, stage))[1]
 
 
-def split_keys(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(init keys, data keys) of replica keys: what ``Trainable.init`` and ``Trainable.replica_data`` get."""
-    pairs = jax.vmap(jax.random.split)(keys)
-    return pairs[:, 0], pairs[:, 1]
+_PROGRAMS: "weakref.WeakKeyDictionary[Any, dict[str, Program]]" = weakref.WeakKeyDictionary()
 
 
-def replica_data_keys(seed: int, replica_ids: np.ndarray) -> jax.Array:
-    """(R, 2) keys the engine hands to ``replica_data``: tasks recreate a replica's pseudo-data with them."""
-    return split_keys(replica_keys(seed, replica_ids))[1]
-
-
-def _tree_where(condition: jax.Array, new: Any, old: Any) -> Any:
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), new, old)
-
-
-class _Program:
-    """The jitted pieces for one trainable: stacked initialisation and a chunk of epochs."""
-
-    def __init__(self, trainable: Trainable, cfg: EngineConfig):
-        optimizer = build_optimizer(cfg.optimizer, cfg.epochs)
-        stop = dict(patience=cfg.stopping.patience, min_delta=cfg.stopping.min_delta,
-                    min_epochs=cfg.stopping.min_epochs, max_epochs=cfg.epochs)
-
-        def init(key):
-            init_key, data_key = jax.random.split(key)  # the same split as split_keys
-            params = trainable.init(init_key)
-            data = trainable.replica_data(data_key)
-            loss = jnp.asarray(trainable.train_loss(params, data, jnp.asarray(0)), dtype=jnp.float64)
-            valid, _ = trainable.validation(params, data)
-            state = EngineState(params, optimizer.init(params), stopping.start(params), loss,
-                                jnp.asarray(valid, dtype=jnp.float64))
-            return state, data
-
-        def epoch(state: EngineState, data: Any, lr_scale: jax.Array, n: jax.Array) -> EngineState:
-            # Validation is taken on the parameters this epoch starts from (n updates so far), inside the
-            # same differentiated function as the training loss: XLA then evaluates the model once for both.
-            def objective(params):
-                return trainable.train_loss(params, data, n), trainable.validation(params, data)
-
-            (loss, (valid, ok)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-            running = state.tracker.active
-            tracker = stopping.update(state.tracker, state.params, loss, valid, ok, n, **stop)
-            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            # Every optax update rule is linear in its learning rate: scaling the update by lr_i / lr is
-            # training with lr_i. This lets hyperparameter trials with different rates share one program.
-            updates = jax.tree_util.tree_map(lambda u: u * lr_scale, updates)
-            params = _tree_where(tracker.active, optax.apply_updates(state.params, updates), state.params)
-            opt_state = _tree_where(tracker.active, opt_state, state.opt_state)
-            return EngineState(params, opt_state, tracker, jnp.where(running, loss, state.train_loss),
-                               jnp.where(running, jnp.asarray(valid, dtype=jnp.float64), state.valid_loss))
-
-        every_replica = jax.vmap(epoch, in_axes=(0, 0, 0, None))
-
-        def chunk(state: EngineState, data: Any, lr_scale: jax.Array, first: jax.Array) -> EngineState:
-            body = lambda s, n: (every_replica(s, data, lr_scale, n), None)  # noqa: E731
-            return jax.lax.scan(body, state, first + jnp.arange(cfg.chunk))[0]
-
-        self.init = jax.jit(jax.vmap(init))
-        self.chunk = self.jitted_chunk = jax.jit(chunk, donate_argnums=0)
-        self.compiled: set = set()     # argument signatures of chunk already compiled
-        counter = getattr(trainable, "training_points", None)
-        self.training_points = jax.jit(jax.vmap(counter)) if counter is not None else None
-
-
-_PROGRAMS: "weakref.WeakKeyDictionary[Any, dict[str, _Program]]" = weakref.WeakKeyDictionary()
-
-
-def _program(trainable: Trainable, cfg: EngineConfig) -> _Program:
+def _program(trainable: Trainable, cfg: EngineConfig) -> Program:
     """The compiled program of this trainable and engine settings, reused across calls (e.g. hyperopt groups,
     benchmarks) so that jit compiles once per replica-batch shape."""
     key = repr(dataclasses.replace(cfg, batch=True, block_size=None, shard=True, checkpoint_seconds=0.0))
     try:
         cache = _PROGRAMS.setdefault(trainable, {})
     except TypeError:  # unhashable or not weak-referenceable trainable: no reuse
-        return _Program(trainable, cfg)
+        return Program(trainable, cfg)
     if key not in cache:
-        cache[key] = _Program(trainable, cfg)
+        cache[key] = Program(trainable, cfg)
     return cache[key]
 
 
-class Interrupted(Exception):
-    """Training stopped by SIGINT/SIGTERM (after a checkpoint was written, if training had begun)."""
-
-
-class _StopNow(KeyboardInterrupt):
-    """A second SIGINT/SIGTERM during training: stop at once, without waiting for the chunk or a checkpoint."""
-
-
-def _in_gc_callback(frame) -> bool:
-    """Whether ``frame`` runs inside a garbage-collector callback: Python prints an exception raised there as
-    "Exception ignored" and drops it. JAX registers such a callback, so a Ctrl-C that arrived while it ran
-    used to vanish and the fit ran to its end."""
-    codes = {getattr(callback, "__code__", None) for callback in gc.callbacks}
-    while frame is not None:
-        if frame.f_code in codes:
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _deliver_again(signum: int) -> None:
-    """Send ``signum`` to this process again in a moment, once the gc callback it landed in has returned."""
-    threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
-
-
-def _keyboard_interrupt(signum, frame):
-    """Python's default SIGINT behaviour (raise KeyboardInterrupt), except that an interrupt landing in a gc
-    callback, where it would be swallowed, is delivered again instead."""
-    if _in_gc_callback(frame):
-        _deliver_again(signum)
-        return
-    raise KeyboardInterrupt
-
-
-# Installed for the whole process (main thread, default handler only): the command's setup before training
-# must not lose a Ctrl-C either. Behaves exactly like the default handler otherwise.
-if threading.current_thread() is threading.main_thread() and \
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _keyboard_interrupt)
-
-
-class _Signals:
-    """SIGINT/SIGTERM received during training; true once one came. ``stopping``: the run is already ending
-    (``Interrupted`` raised), so further signals are ignored."""
-
-    def __init__(self):
-        self.received: list[int] = []
-        self.stopping = False
-
-    def __bool__(self) -> bool:
-        return bool(self.received)
-
-
-@contextmanager
-def _deferred_signals():
-    """Turn the first SIGINT/SIGTERM into a flag checked between chunks, so that training stops at a chunk
-    boundary with a complete checkpoint; a second one raises ``_StopNow`` at once (the checkpoint on disk stays
-    the previous complete one: it is replaced atomically)."""
-    signals = _Signals()
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield signals
-        return
-
-    def handler(signum, frame):
-        if signals.stopping:
-            return
-        if not signals.received:
-            signals.received.append(signum)
-        elif _in_gc_callback(frame):
-            _deliver_again(signum)
-        else:
-            signals.stopping = True
-            raise _StopNow
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield signals
-    finally:
-        if signals:
-            _wind_down(previous)
-        else:
-            for s, h in previous.items():
-                signal.signal(s, h)
-
-
-_WIND_DOWN_SECONDS = 5.0
-
-
-def _wind_down(previous: dict) -> None:
-    """After an interruption the program is stopping: for a few seconds further SIGINT/SIGTERM (an impatient
-    second Ctrl-C) are ignored, else they would break the exit with a traceback in an arbitrary place (the
-    message, JAX's atexit clean-up). The first signal after that restores ``previous`` and is handled by it."""
-    until = time.monotonic() + _WIND_DOWN_SECONDS
-
-    def handler(signum, frame):
-        if time.monotonic() < until:
-            return
-        for s, h in previous.items():
-            signal.signal(s, h)
-        os.kill(os.getpid(), signum)
-    for s in previous:
-        signal.signal(s, handler)
-
-
 def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineConfig, *,
-          progress: bool = False, checkpoint: Checkpoint | None = None,
+          progress: bool = False, checkpoint: Checkpoint | None = None, stage: str | None = None,
+          hyperparameters: dict[str, np.ndarray] | None = None,
           learning_rates: np.ndarray | None = None) -> TrainResult:
     """Train the replicas ``replica_ids``: batched in one program (block after block of ``cfg.block_size``
     replicas if that is set), or one by one if ``cfg.batch`` is false.
 
-    ``learning_rates`` (R,) optionally gives each replica its own learning rate (hyperparameter trials).
+    ``hyperparameters`` optionally gives each replica its own value (R,) of hyperparameters the update rule
+    keeps in its state (``learning_rate``, ``weight_decay``: hyperparameter trials); ``learning_rates`` is
+    short for ``{"learning_rate": ...}``. ``stage`` names a stage of a multi-stage fit (its keys differ).
 
     With a ``checkpoint``, the state is saved between chunks (at most every ``cfg.checkpoint_seconds``, and on
     SIGINT/SIGTERM, which then raise ``Interrupted``) and an existing checkpoint is resumed from.
@@ -249,13 +70,15 @@ def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineC
     """
     ids = np.asarray(replica_ids, dtype=np.int64)
     program = _program(trainable, cfg)
-    rates = np.full(len(ids), cfg.optimizer.learning_rate) if learning_rates is None else learning_rates
-    scales = np.asarray(rates, dtype=float) / cfg.optimizer.learning_rate
+    hyper = dict(hyperparameters or {})
+    if learning_rates is not None:
+        hyper["learning_rate"] = learning_rates
+    hyper = {name: np.asarray(values, dtype=float) for name, values in hyper.items()}
     size = (cfg.block_size or len(ids)) if cfg.batch else 1
-    blocks = [(ids[i:i + size], scales[i:i + size]) for i in range(0, len(ids), size)]
-    run = _Run(program, seed, cfg, checkpoint, _progress_bar(progress, cfg.epochs * len(blocks)))
+    blocks = [(ids[i:i + size], {k: v[i:i + size] for k, v in hyper.items()}) for i in range(0, len(ids), size)]
+    run = _Run(program, seed, cfg, checkpoint, _progress_bar(progress, cfg.epochs * len(blocks)), stage)
     start_time = time.perf_counter()
-    with _deferred_signals() as run.signals:
+    with deferred_signals() as run.signals:
         try:
             saved = checkpoint.load() if checkpoint is not None else None
             if saved is not None:
@@ -264,11 +87,13 @@ def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineC
                 run.finished.append(run.train_block(blocks[index], saved))
                 saved = None  # only the first block after a restart resumes mid-way
             run.stop_if_interrupted()
-        except _StopNow:
+        except StopNow:
             raise Interrupted(f"interrupted twice: stopped at once; {run.checkpoint_note()}") from None
         finally:
             run.bar.close()   # now, not in tqdm's __del__ at exit, where a second Ctrl-C prints a traceback
     result = _collect(run.finished, time.perf_counter() - start_time)
+    result.data_keys = np.asarray(replica_data_keys(seed, result.replica_ids, stage))
+    result.stage = stage or ""
     _report_failures(result, checkpoint)
     return result
 
@@ -279,39 +104,48 @@ _BLOCK_FIELDS = ("ids", "best_epoch", "best_valid", "stopped", "history", "failu
 class _Run:
     """The blocks trained so far (all replicas in batch mode, one each otherwise) and checkpointing."""
 
-    def __init__(self, program: _Program, seed: int, cfg: EngineConfig, checkpoint: Checkpoint | None, bar):
+    def __init__(self, program: Program, seed: int, cfg: EngineConfig, checkpoint: Checkpoint | None, bar,
+                 stage: str | None):
         self.program, self.seed, self.cfg, self.checkpoint, self.bar = program, seed, cfg, checkpoint, bar
+        self.stage = stage
         self.finished: list[dict] = []
-        self.signals = _Signals()
+        self.signals = Signals()
         self.n_devices = sharding.replica_devices(cfg.shard)
+        self.shared = sharding.replicate(shared_data(program.trainable), self.n_devices)
         self.compile_start: float | None = None   # when the compilation being reported began
 
-    def _start(self, block: tuple[np.ndarray, np.ndarray]):
-        """Initial state and data of a block of (replica ids, learning-rate factors), padded for sharding."""
-        ids, scales = block
+    def _start(self, block: tuple[np.ndarray, dict]):
+        """Initial state, data and epoch layout of a block of (replica ids, hyperparameters), padded for
+        sharding."""
+        ids, hyper = block
         extra = sharding.padded_count(len(ids), self.n_devices) - len(ids)
         padded = np.concatenate([ids, ids[-1] + 1 + np.arange(extra)])
-        state, data = self.program.init(replica_keys(self.seed, padded))
-        self._refuse_empty_training(ids, data)
-        scale = jnp.asarray(np.concatenate([scales, np.ones(extra)]))
-        return sharding.shard((state, (data, scale)), self.n_devices)
+        state, data = self.program.init(replica_keys(self.seed, padded, self.stage), self.shared)
+        counts = np.asarray(self.program.counts(data))[:len(ids)]
+        self._refuse_empty_training(ids, counts[:, 0])
+        if hyper:
+            step = self.program.make_step()
+            values = {k: np.concatenate([v, np.repeat(v[-1:], extra)]) for k, v in hyper.items()}
+            state = state._replace(step=step.set_hyperparameters(state.step, values))
+        state, data = sharding.shard((state, data), self.n_devices)
+        return state, data, self.program.layout(counts)
 
-    def _refuse_empty_training(self, ids: np.ndarray, data: Any) -> None:
+    def _refuse_empty_training(self, ids: np.ndarray, points: np.ndarray) -> None:
         """A replica without a training point would "train" on nothing; the task should have refused it."""
-        if self.program.training_points is None:
-            return
-        empty = ids[np.asarray(self.program.training_points(data))[:len(ids)] <= 0]
+        empty = ids[(points == 0)]
         if len(empty):
             raise DataError(f"replica {_id_list(empty)} would train on no data point: the task's "
                             "training/validation split left its training set empty (raise the training "
                             "fraction, or keep more data points)")
 
     def restore_finished(self, blocks: list[np.ndarray], arrays: dict, meta: dict) -> None:
-        like, _ = self._start(blocks[0])
+        like_params, like_model_state = self._start(blocks[0])[0].tracker.best_params
         with self._broken_checkpoint():
             for k, epochs in enumerate(meta["finished_epochs"]):
                 block = {f: arrays[f"finished{k}/{f}"] for f in _BLOCK_FIELDS}
-                block["params"] = unflatten(like.params, arrays, f"finished{k}/params", check_shapes=False)
+                block["params"] = unflatten(like_params, arrays, f"finished{k}/params", check_shapes=False)
+                block["model_state"] = unflatten(like_model_state, arrays, f"finished{k}/model_state",
+                                                 check_shapes=False)
                 block["epochs"] = epochs
                 self.finished.append(block)
                 self.bar.update(self.cfg.epochs)
@@ -331,7 +165,7 @@ class _Run:
         except KeyError as missing:
             raise self.checkpoint.damaged(f"it has no entry {missing.args[0]}") from None
 
-    def train_block(self, block: tuple[np.ndarray, np.ndarray], saved: tuple | None) -> dict:
+    def train_block(self, block: tuple[np.ndarray, dict], saved: tuple | None) -> dict:
         """Train one block of replicas to the end; returns its finished record (best parameters, history...).
 
         Once at most half of the batch is still active, the active replicas are repacked into a smaller batch
@@ -343,8 +177,9 @@ class _Run:
         rows = sharding.padded_count(len(block[0]), self.n_devices)
         if ("init", rows) not in program.compiled:
             self._compiling(rows)   # the vmapped initialisation compiles too, and can take as long as a chunk
-        full, data = self._start(block)
+        full, data, layout = self._start(block)
         program.compiled.add(("init", rows))
+        chunk = program.chunk(layout)
         members, epoch, history, last_save = np.arange(len(full.train_loss)), 0, [], time.monotonic()
         if saved is not None and saved[1]["epoch"] > 0:
             full, members, epoch, history = self._resume_block(full, members, saved)
@@ -353,9 +188,9 @@ class _Run:
         saved_epoch, failed = epoch, set(np.flatnonzero(np.asarray(full.tracker.failure)[:n]))
         state, batch_data = self._gather(full, data, members)
         while epoch < cfg.epochs and np.asarray(state.tracker.active)[members < n].any():
-            self._compile(state, batch_data, epoch)
+            self._compile(chunk, state, batch_data, epoch)
             self.stop_if_interrupted(epoch, (full, history, members) if epoch > saved_epoch else None)
-            state = program.chunk(state, *batch_data, jnp.asarray(epoch))
+            state = chunk(state, self.shared, batch_data, jnp.asarray(epoch))
             epoch += cfg.chunk
             full = _scatter(full, state, members)
             history.append(np.stack([np.asarray(full.train_loss)[:n], np.asarray(full.valid_loss)[:n]]))
@@ -377,7 +212,8 @@ class _Run:
                 self.stop_if_interrupted(epoch, (full, history, members) if epoch > saved_epoch else None)
         self._compiled()
         tracker = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], full.tracker)
-        result = dict(ids=block[0], params=tracker.best_params, best_epoch=tracker.best_epoch,
+        params, model_state = tracker.best_params
+        result = dict(ids=block[0], params=params, model_state=model_state, best_epoch=tracker.best_epoch,
                       best_valid=tracker.best_valid, stopped=tracker.stopped, epochs=epoch,
                       failure=tracker.failure, failed_epoch=tracker.failed_epoch,
                       history=np.stack(history, axis=-1) if history else np.zeros((2, n, 0)))
@@ -404,17 +240,17 @@ class _Run:
             return "no checkpoint written (training had not begun)"
         return f"checkpoint: {self.checkpoint.path}"
 
-    def _compile(self, state: EngineState, batch_data: tuple, epoch: int) -> None:
+    def _compile(self, chunk, state: EngineState, data: Any, epoch: int) -> None:
         """Compile the chunk for this batch shape ahead of the call, saying so: the first chunk of a run can
         take long to compile, and a silent pause looks like a hang. The call then reuses the executable."""
         if self.bar.disable:
             return
-        args = (state, *batch_data, jnp.asarray(epoch))
+        args = (state, self.shared, data, jnp.asarray(epoch))
         signature = tuple((jax.typeof(leaf), getattr(leaf, "sharding", None))
                           for leaf in jax.tree_util.tree_leaves(args))
         if signature not in self.program.compiled:
             self._compiling(len(state.train_loss))
-            self.program.jitted_chunk.lower(*args).compile()
+            chunk.lower(*args).compile()
             self.program.compiled.add(signature)
         self._compiled()
 
@@ -460,6 +296,7 @@ class _Run:
         for k, block in enumerate(self.finished):
             arrays |= {f"finished{k}/{f}": np.asarray(block[f]) for f in _BLOCK_FIELDS}
             arrays |= flatten(block["params"], f"finished{k}/params")
+            arrays |= flatten(block["model_state"], f"finished{k}/model_state")
         self.checkpoint.save(arrays, {"epoch": epoch, "finished_epochs": [b["epochs"] for b in self.finished]})
 
 
@@ -484,7 +321,9 @@ def _collect(finished: list[dict], wall: float) -> TrainResult:
     pad = lambda h: np.pad(h, [(0, 0), (0, 0), (0, chunks - h.shape[-1])], mode="edge") if h.shape[-1] else h  # noqa
     history = np.concatenate([pad(f["history"]) for f in finished], axis=1)
     cat = lambda key: np.concatenate([np.asarray(f[key]) for f in finished])  # noqa: E731
-    params = jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves), *[f["params"] for f in finished])
+    stack = lambda key: jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves),  # noqa: E731
+                                               *[f[key] for f in finished])
+    params = stack("params")
     failure, best_epoch = cat("failure"), cat("best_epoch")
     params = _blank(params, (failure != stopping.NOT_FAILED) & (best_epoch < 0))
     return TrainResult(
@@ -492,7 +331,8 @@ def _collect(finished: list[dict], wall: float) -> TrainResult:
         stopped=cat("stopped"), history_train=history[0], history_valid=history[1],
         epochs_run=max(f["epochs"] for f in finished), wall_seconds=wall,
         failed=failure != stopping.NOT_FAILED, failed_epoch=cat("failed_epoch"),
-        failure=np.array([stopping.FAILURE_REASONS[code] for code in failure], dtype=str))
+        failure=np.array([stopping.FAILURE_REASONS[code] for code in failure], dtype=str),
+        model_state=stack("model_state"))
 
 
 def _blank(params: Any, rows: np.ndarray) -> Any:

@@ -27,3 +27,12 @@ def shard(tree: Any, n_devices: int) -> Any:
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("replica",))
     sharding = NamedSharding(mesh, PartitionSpec("replica"))
     return jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, sharding), tree)
+
+
+def replicate(tree: Any, n_devices: int) -> Any:
+    """Place every leaf whole on each device (the shared data every replica reads)."""
+    if n_devices <= 1:
+        return tree
+    mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("replica",))
+    sharding = NamedSharding(mesh, PartitionSpec())
+    return jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, sharding), tree)

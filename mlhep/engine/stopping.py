@@ -47,18 +47,22 @@ def _failure(loss: jax.Array, valid: jax.Array) -> jax.Array:
 
 
 def update(tracker: Tracker, params: Any, loss: jax.Array, valid: jax.Array, ok: jax.Array, epoch: jax.Array, *,
-           patience: int, min_delta: float, min_epochs: int, max_epochs: int) -> Tracker:
-    """Fold in the training and validation losses of ``params`` (reached at ``epoch``); inactive replicas are
-    unchanged. A non-finite loss fails the replica: it stops, and ``params`` are not kept."""
-    broken = tracker.active & (_failure(loss, valid) != NOT_FAILED)
-    improved = tracker.active & ~broken & ok & (valid < tracker.best_valid - min_delta)
+           patience: int, min_delta: float, min_epochs: int, max_epochs: int, every: int = 1,
+           due: jax.Array | bool = True) -> Tracker:
+    """Fold in the training loss of the epoch that starts from ``params`` (reached after ``epoch`` epochs) and,
+    on epochs where validation is ``due`` (every ``every`` epochs), their validation loss. Patience counts
+    epochs. Inactive replicas are unchanged. A non-finite loss fails the replica: it stops, and ``params`` are
+    not kept."""
+    valid_checked = jnp.where(due, valid, 0.0)
+    broken = tracker.active & (_failure(loss, valid_checked) != NOT_FAILED)
+    improved = due & tracker.active & ~broken & ok & (valid < tracker.best_valid - min_delta)
     # Patience runs only once an acceptable point exists: a replica that never satisfies its constraints
     # (e.g. positivity) trains to the epoch limit, and postfit discards it if it still fails.
-    counting = tracker.active & jnp.isfinite(tracker.best_valid)
-    since = jnp.where(improved, 0, tracker.since_best + counting.astype(tracker.since_best.dtype))
-    exhausted = tracker.active & ~broken & (since >= patience) & (epoch + 1 >= min_epochs)
+    counting = due & tracker.active & jnp.isfinite(tracker.best_valid)
+    since = jnp.where(improved, 0, tracker.since_best + every * counting.astype(tracker.since_best.dtype))
+    exhausted = due & tracker.active & ~broken & (since >= patience) & (epoch + 1 >= min_epochs)
     untrained = exhausted & (tracker.best_epoch == 0)
-    failure = jnp.where(broken, _failure(loss, valid), jnp.where(untrained, UNTRAINED, tracker.failure))
+    failure = jnp.where(broken, _failure(loss, valid_checked), jnp.where(untrained, UNTRAINED, tracker.failure))
     return Tracker(
         best_params=jax.tree_util.tree_map(lambda b, p: jnp.where(improved, p, b), tracker.best_params, params),
         best_valid=jnp.where(improved, valid, tracker.best_valid),

@@ -56,10 +56,10 @@ def check_output(path: Path, *companions: Path) -> None:
 
 
 def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Delete temporary files of ``path`` (results ``.NAME.tmpPID``/``NAME.tmpPID``, checkpoint
-    ``NAME.ckpt.npz.tmpPID``) whose process is gone, e.g. after a kill -9; call it holding the OutputLock."""
+    """Delete temporary files of ``path`` (results ``.NAME.tmpPID``/``NAME.tmpPID``, checkpoints
+    ``NAME[.STAGE].ckpt.npz.tmpPID``) whose process is gone, e.g. after a kill -9; call it holding the OutputLock."""
     path = Path(path)
-    pattern = re.compile(rf"\.?{re.escape(path.name)}(?:\.ckpt\.npz)?\.tmp(\d+)")
+    pattern = re.compile(rf"\.?{re.escape(path.name)}(?:(?:\.[a-z][a-z0-9_-]*)?\.ckpt\.npz)?\.tmp(\d+)")
     removed = []
     for entry in os.scandir(path.parent if str(path.parent) else "."):
         match = pattern.fullmatch(entry.name)

@@ -70,6 +70,23 @@ class Results:
     _config: Any = None
 
     @property
+    def stages(self) -> list[str]:
+        """Names of the trained stages: [""] for a single-stage fit, [] if nothing was trained."""
+        return sorted({k.rpartition("/")[0] for k in self.train})
+
+    def stage_train(self, stage: str) -> dict[str, np.ndarray]:
+        """The training record (best_epoch, history_valid, ...) of one stage."""
+        group = f"{stage}/" if stage else ""
+        return {k[len(group):]: v for k, v in self.train.items() if k.startswith(group) and "/" not in k[len(group):]}
+
+    def stage_params(self, stage: str) -> dict[str, np.ndarray]:
+        """The flattened best parameters of one stage (key paths as in ``params/``)."""
+        if stage:
+            return {k[len(stage) + 1:]: v for k, v in self.params.items() if k.startswith(stage + "/")}
+        named = tuple(f"{s}/" for s in self.stages if s)
+        return {k: v for k, v in self.params.items() if not named or not k.startswith(named)}
+
+    @property
     def n_replicas(self) -> int:
         return len(self.replicas.get("replica_id", []))
 
@@ -144,12 +161,15 @@ def _check_replica_axis(res: Results, replicas: dict[str, np.ndarray]) -> None:
     if wrong:
         raise ResultsError(f"{res.path}: /replicas/{wrong[0]} does not have one row per replica "
                            f"({len(ids)} replica ids)")
-    missing = [k for k in TRAIN_KEYS if k not in res.train]
-    if res.train and missing:
-        raise ResultsError(f"{res.path}: /replicas/train is incomplete (no {', '.join(missing)})")
-    flat = [k for k in TRAIN_KEYS[3:] if k in res.train and np.ndim(res.train[k]) != 2]
-    if flat:
-        raise ResultsError(f"{res.path}: /replicas/train/{flat[0]} should be 2-D (replicas, chunks)")
+    for stage in res.stages:   # train/ of a single-stage fit, train/<stage>/ of each stage of a multi-stage one
+        group = f"{stage}/" if stage else ""
+        missing = [k for k in TRAIN_KEYS if group + k not in res.train]
+        if missing:
+            raise ResultsError(f"{res.path}: /replicas/train{'/' + stage if stage else ''} is incomplete (no "
+                               f"{', '.join(missing)})")
+        flat = [k for k in TRAIN_KEYS[3:] if np.ndim(res.train[group + k]) != 2]
+        if flat:
+            raise ResultsError(f"{res.path}: /replicas/train/{group}{flat[0]} should be 2-D (replicas, chunks)")
 
 
 def write(path: Path, *, task: str, runcard_text: str, runcard_sha256: str, runcard_path: str,

@@ -32,6 +32,7 @@ import numpy as np
 
 from mlhep.errors import DataError
 from mlhep.paths import cache_dir
+from mlhep.physics.theorycard import theory_card
 from mlhep.theory_bundle import theory_file
 
 PIDS = (-6, -5, -4, -3, -2, -1, 21, 1, 2, 3, 4, 5, 6)
@@ -113,8 +114,6 @@ def flavours_to_fit_basis(xf):
 def _default_theory(theory: dict | None) -> dict:
     if theory is not None:
         return theory
-    from mlhep.tasks.pdf.theorycard import theory_card
-
     return theory_card("NLO")
 
 

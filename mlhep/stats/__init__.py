@@ -1,1 +1,2 @@
-"""Statistics shared by every task: covariance matrices and Monte Carlo pseudo-data."""
+"""Statistics shared by every task: covariance matrices, the chi2 (Cholesky whitening) and Monte Carlo
+pseudo-data."""

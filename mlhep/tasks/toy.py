@@ -52,39 +52,44 @@ class ToyProblem:
 
 
 class ToyTrainable:
-    """One replica: an MLP fitted to pseudo-data by chi2 on its training points."""
+    """One replica: an MLP fitted to pseudo-data by chi2 on its training points. The shared data are the x
+    points and the measured values; a replica's own are its pseudo-data and training mask."""
 
     def __init__(self, problem: ToyProblem, config: ToyConfig):
         self.problem, self.fraction = problem, config.data.training_fraction
         self.net = MLP(tuple(config.model.hidden), 1, config.model.activation)
-        self.cholesky = jnp.eye(problem.x.size) * problem.sigma
+
+    def shared(self):
+        return {"x": self.problem.x, "central": self.problem.central}
 
     def predict(self, params, x):
         return self.net.apply(params, x[:, None])[:, 0]
 
-    def init(self, key):
-        return self.net.init(key, self.problem.x[:, None])
+    def init(self, key, shared):
+        return self.net.init(key, shared["x"][:, None])
 
-    def replica_data(self, key):
+    def replica_data(self, key, shared):
         k_data, k_mask = jax.random.split(key)
-        groups = jnp.zeros(self.problem.x.size, dtype=jnp.int32)
-        return {"y": sample_replica(k_data, self.problem.central, self.cholesky),
+        n = shared["x"].size
+        groups = jnp.zeros(n, dtype=jnp.int32)
+        return {"y": sample_replica(k_data, shared["central"], jnp.eye(n) * self.problem.sigma),
                 "train": train_mask(k_mask, groups, jnp.array([self.fraction]))}
 
-    def _chi2(self, params, data, mask):
-        residual = (self.predict(params, self.problem.x) - data["y"]) / self.problem.sigma
+    def _chi2(self, params, shared, data, mask):
+        residual = (self.predict(params, shared["x"]) - data["y"]) / self.problem.sigma
         return jnp.sum(jnp.where(mask, residual ** 2, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
 
-    def train_loss(self, params, data, epoch):
-        return self._chi2(params, data, data["train"])
+    def train_loss(self, params, shared, data, epoch):
+        return self._chi2(params, shared, data, data["train"])
 
     def training_points(self, data):
         return jnp.sum(data["train"])
 
-    def validation(self, params, data):
+    def validation(self, params, shared, data):
         valid = ~data["train"]
         # With no validation points (fraction 1) stop on the training loss instead.
-        return jnp.where(jnp.any(valid), self._chi2(params, data, valid), self.train_loss(params, data, 0)), True
+        return jnp.where(jnp.any(valid), self._chi2(params, shared, data, valid),
+                         self._chi2(params, shared, data, data["train"])), True
 
 
 def training_points(fraction: float, points: int) -> int:
@@ -136,19 +141,16 @@ class ToyRegressionTask(Task):
                 f"within 2 sigma at {np.mean(pull < 2):.0%}")
 
     def plot(self, results, outdir):
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from mlhep.plotting import figure
         good = ~np.asarray(results.train.get("failed", np.zeros(results.n_replicas, dtype=bool)))
         s, pred = results.summary, results.replicas["prediction"][good]
-        fig, ax = plt.subplots(figsize=(6, 4))
         lo, hi = np.percentile(pred, [16, 84], axis=0)
-        ax.fill_between(s["x"], lo, hi, alpha=0.4, label="replicas 68%")
-        ax.plot(s["x"], s["truth"], "k-", label="truth")
-        ax.errorbar(s["x"], s["data"], yerr=float(s["sigma"]), fmt=".", label="data")
-        ax.set_xlabel("x"), ax.set_ylabel("y"), ax.legend()
         path = outdir / "toy_fit.png"
-        fig.savefig(path, dpi=100), plt.close(fig)
+        with figure(path, figsize=(6, 4)) as (fig, ax):
+            ax.fill_between(s["x"], lo, hi, alpha=0.4, label="replicas 68%")
+            ax.plot(s["x"], s["truth"], "k-", label="truth")
+            ax.errorbar(s["x"], s["data"], yerr=float(s["sigma"]), fmt=".", label="data")
+            ax.set_xlabel("x"), ax.set_ylabel("y"), ax.legend()
         return [path]
 
 

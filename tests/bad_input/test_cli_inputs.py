@@ -9,7 +9,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -213,13 +212,16 @@ def test_usage_errors_exit_2_before_any_work(tmp_path, card, run_cli, args, mess
     assert STARTED not in out and not list(tmp_path.glob("*.h5"))
 
 
-@pytest.mark.parametrize("extra, message", [
+@pytest.mark.parametrize("mode, message", [
     ("", "{card}:1:1: hyperopt: no 'hyperopt:' section"),
-    ("eft", "{card}:1:7: task: task 'eft-fit' cannot do hyperopt"),
+    # eft-fit's modes are two tasks: the error names the mode that cannot, at its line
+    ("binned", "{card}:2:7: mode: task 'eft-fit' with mode: binned cannot do hyperopt: it has no replica that "
+               "the engine trains by gradient descent (tasks that can: pdf-fit, toy-regression)"),
+    ("unbinned", "{card}:2:7: mode: task 'eft-fit' with mode: unbinned cannot do hyperopt"),
 ])
-def test_hyperopt_on_a_runcard_or_task_that_cannot_do_it(card, run_cli, extra, message):
-    if extra == "eft":
-        card.write_text("task: eft-fit\nmode: binned\n" + HYPEROPT)
+def test_hyperopt_on_a_runcard_or_task_that_cannot_do_it(card, run_cli, mode, message):
+    if mode:
+        card.write_text(f"task: eft-fit\nmode: {mode}\n" + HYPEROPT)
     code, out, err = run_cli("hyperopt", card)
     assert code == 2 and message.format(card=card) in err and "Traceback" not in err, err
 

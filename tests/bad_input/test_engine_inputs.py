@@ -20,7 +20,7 @@ import pytest
 from mlhep.engine import EngineConfig, train
 from mlhep.engine.checkpoint import Checkpoint
 from mlhep.engine.config import OptimizerConfig, StoppingConfig
-from mlhep.errors import DataError, ResultsError, TrainingFailed
+from mlhep.errors import DataError, TrainingFailed
 from mlhep.io.results import Results
 
 CARD = """\
@@ -73,10 +73,10 @@ class Line:
     def __init__(self, bad_key, which: str, at: int, value: float = jnp.nan):
         self.bad_key, self.which, self.at, self.value = bad_key, which, at, value
 
-    def init(self, key):
+    def init(self, key, shared):
         return {"a": jax.random.normal(key), "b": jnp.asarray(0.0)}
 
-    def replica_data(self, key):
+    def replica_data(self, key, shared):
         return {"y": 2.0 * self.x + 1.0, "bad": jnp.all(key == self.bad_key)}
 
     def _loss(self, params, data, epoch, which):
@@ -84,10 +84,10 @@ class Line:
         broken = data["bad"] & (epoch >= self.at) & (which == self.which)
         return jnp.where(broken, self.value, loss)
 
-    def train_loss(self, params, data, epoch):
+    def train_loss(self, params, shared, data, epoch):
         return self._loss(params, data, epoch, "train")
 
-    def validation(self, params, data):
+    def validation(self, params, shared, data):
         return self._loss(params, data, self.at, "valid"), True     # (no epoch here: broken from the start)
 
 
@@ -124,7 +124,7 @@ def test_one_replica_with_a_non_finite_loss_fails_alone(capsys, which, at, value
 def test_every_replica_failing_is_an_error_and_leaves_no_checkpoint(tmp_path):
     ckpt = Checkpoint(tmp_path / "fit.h5.ckpt.npz", "fingerprint")
     model = Line(None, "train", 30)
-    model.replica_data = lambda key: {"y": 2.0 * model.x + 1.0, "bad": jnp.asarray(True)}
+    model.replica_data = lambda key, shared: {"y": 2.0 * model.x + 1.0, "bad": jnp.asarray(True)}
     with pytest.raises(TrainingFailed, match=r"every replica failed \(training loss became non-finite: "
                                              r"replicas 0, 1, 2\)") as caught:
         train(model, np.arange(3), seed=0, cfg=line_engine(checkpoint_seconds=0.0), checkpoint=ckpt)
@@ -300,7 +300,7 @@ def _truncate(path: Path) -> None:
      "checkpoint belongs to another runcard"),
     (lambda p: p.write_text("epoch 50\n"), "unusable checkpoint: not a readable .npz archive"),
     (lambda p: _npy(p), "a single .npy array, not an .npz archive"),
-    (_rewrite(drop="state.params"), "unusable checkpoint: it has no entry state.params"),   # found in training
+    (_rewrite(drop="state.step.params"), "unusable checkpoint: it has no entry state.step.params"),  # found in training
 ])
 def test_a_damaged_checkpoint_is_a_results_error_naming_the_file(tmp_path, run_cli, real_checkpoint, damage,
                                                                   message):

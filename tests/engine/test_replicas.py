@@ -20,17 +20,17 @@ class Quadratic:
 
     x = jnp.linspace(-1.0, 1.0, 16)
 
-    def init(self, key):
+    def init(self, key, shared):
         return {"a": jax.random.normal(key), "b": jnp.asarray(0.0)}
 
-    def replica_data(self, key):
+    def replica_data(self, key, shared):
         return 2.0 * self.x + 1.0 + 0.1 * jax.random.normal(key, self.x.shape)
 
-    def train_loss(self, params, y, epoch):
+    def train_loss(self, params, shared, y, epoch):
         return jnp.mean((params["a"] * self.x + params["b"] - y) ** 2)
 
-    def validation(self, params, y):
-        return self.train_loss(params, y, 0), True
+    def validation(self, params, shared, y):
+        return self.train_loss(params, shared, y, 0), True
 
     def exact(self, y):
         return np.polyfit(np.asarray(self.x), np.asarray(y), 1)
@@ -46,7 +46,7 @@ def test_replicas_reach_their_own_least_squares_minimum():
     model, ids = Quadratic(), np.arange(6)
     result = train(model, ids, seed=3, cfg=engine(epochs=3000))
     for k, key in enumerate(replica_keys(3, ids)):
-        y = model.replica_data(jax.random.split(key)[1])
+        y = model.replica_data(jax.random.split(key)[1], ())
         slope, intercept = model.exact(y)
         assert result.params["a"][k] == pytest.approx(slope, abs=1e-4)
         assert result.params["b"][k] == pytest.approx(intercept, abs=1e-4)
@@ -86,16 +86,16 @@ class Overfitting:
     The replica id (via its key) shifts T, so each replica must stop at its own epoch.
     """
 
-    def init(self, key):
+    def init(self, key, shared):
         return jnp.asarray(0.0)
 
-    def replica_data(self, key):
+    def replica_data(self, key, shared):
         return 50.0 + jnp.floor(20 * jax.random.uniform(key))      # target T in [50, 70)
 
-    def train_loss(self, w, target, epoch):
+    def train_loss(self, w, shared, target, epoch):
         return -w
 
-    def validation(self, w, target):
+    def validation(self, w, shared, target):
         return (w - target) ** 2, True
 
 
@@ -104,7 +104,7 @@ def test_lookback_stopping_keeps_the_best_epoch_per_replica():
                        stopping=StoppingConfig(patience=25))
     model, ids = Overfitting(), np.arange(8)
     result = train(model, ids, seed=0, cfg=cfg)
-    targets = np.array([model.replica_data(jax.random.split(k)[1]) for k in replica_keys(0, ids)])
+    targets = np.array([model.replica_data(jax.random.split(k)[1], ()) for k in replica_keys(0, ids)])
     # w validated at epoch n is n, so the best epoch is T and the kept parameter is exactly T.
     np.testing.assert_array_equal(result.best_epoch, targets)
     np.testing.assert_array_equal(result.params, targets)
@@ -119,8 +119,12 @@ def test_stopped_replicas_leave_the_batch_and_resume_is_bit_identical(tmp_path):
                        stopping=StoppingConfig(patience=25), checkpoint_seconds=0.0)
     model, ids = Overfitting(), np.arange(8)
     program, sizes = _program(model, cfg), []
-    chunk = program.chunk
-    program.chunk = lambda state, *rest: sizes.append(len(state.train_loss)) or chunk(state, *rest)
+    chunk_for = program.chunk
+
+    def counting(layout):
+        chunk = chunk_for(layout)
+        return lambda state, *rest: sizes.append(len(state.train_loss)) or chunk(state, *rest)
+    program.chunk = counting
     try:
         reference = train(model, ids, seed=0, cfg=cfg)
         assert sizes[0] == 8 and sizes[-1] < 4       # repacked as replicas stopped
@@ -129,7 +133,7 @@ def test_stopped_replicas_leave_the_batch_and_resume_is_bit_identical(tmp_path):
         resumed = crashed_then_resumed(model, ids, 0, cfg, tmp_path / "fit.ckpt.npz",
                                        lambda arrays, meta: len(arrays.get("running/members", ids)) < len(ids))
     finally:
-        program.chunk = chunk
+        program.chunk = chunk_for
     np.testing.assert_array_equal(resumed.params, reference.params)
     np.testing.assert_array_equal(resumed.best_epoch, reference.best_epoch)
     np.testing.assert_array_equal(resumed.history_valid, reference.history_valid)
@@ -138,7 +142,7 @@ def test_stopped_replicas_leave_the_batch_and_resume_is_bit_identical(tmp_path):
 class PositiveOnly(Overfitting):
     """Same as Overfitting, but parameters beyond T - 5 are not acceptable (like failed positivity)."""
 
-    def validation(self, w, target):
+    def validation(self, w, shared, target):
         return (w - target) ** 2, w <= target - 5
 
 
@@ -147,7 +151,7 @@ def test_unacceptable_parameters_are_never_kept():
                        stopping=StoppingConfig(patience=25))
     model, ids = PositiveOnly(), np.arange(4)
     result = train(model, ids, seed=0, cfg=cfg)
-    targets = np.array([model.replica_data(jax.random.split(k)[1]) for k in replica_keys(0, ids)])
+    targets = np.array([model.replica_data(jax.random.split(k)[1], ()) for k in replica_keys(0, ids)])
     np.testing.assert_array_equal(result.params, targets - 5)
 
 

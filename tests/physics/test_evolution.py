@@ -15,7 +15,7 @@ from mlhep.physics.evolution import (  # noqa: E402
     PIDS, evolution_operator, fit_basis_to_flavours, flavours_to_fit_basis, node_grid, run_eko,
 )
 from mlhep.physics.lh_toy import lh_cache_ready, lh_toy, lh_toy_at  # noqa: E402
-from mlhep.tasks.pdf.theorycard import theory_card  # noqa: E402
+from mlhep.physics.theorycard import theory_card  # noqa: E402
 
 
 def _need_cache(order):

@@ -50,11 +50,3 @@ def test_bad_shapes_and_treatments_are_reported():
     with pytest.raises(ValueError, match="unknown systematic treatment"):
         block("X", [1], [1], [[0]], ["FOO"], ["CORR"])
 
-
-def test_chi2_per_block_uses_each_diagonal_block():
-    from mlhep.stats.chi2 import chi2, chi2_per_block
-    cov = np.array([[2.0, 0.5, 0.3], [0.5, 1.0, 0.2], [0.3, 0.2, 4.0]])
-    r = np.array([1.0, -1.0, 2.0])
-    blocks = chi2_per_block(r, cov, [2, 1])
-    np.testing.assert_allclose(blocks, [r[:2] @ np.linalg.inv(cov[:2, :2]) @ r[:2], 4.0 / 4.0])
-    assert chi2(r, cov) == pytest.approx(r @ np.linalg.inv(cov) @ r)

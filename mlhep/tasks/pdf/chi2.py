@@ -12,21 +12,15 @@ block (Schur-complement) inverse of the shared precision matrix P = C^-1,
 
     (C_tt)^-1 = P_tt - P_tv (P_vv)^-1 P_vt,
 
-so per replica only (n_v, n_v) factorisations are needed (n_v = validation points). All float64.
+so per replica only (n_v, n_v) factorisations are needed (n_v = validation points). P and the per-replica
+whitening come from :mod:`mlhep.stats.chi2`, the Cholesky whitening every chi2 of mlhep uses. All float64.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-import scipy.linalg
 
-
-def precision(cov: np.ndarray) -> np.ndarray:
-    """C^-1 (n, n) of a symmetric positive-definite covariance, via its Cholesky factor (float64)."""
-    factor = scipy.linalg.cho_factor(np.asarray(cov, dtype=np.float64), lower=True)
-    inverse = scipy.linalg.cho_solve(factor, np.eye(len(cov)))
-    return 0.5 * (inverse + inverse.T)
+from mlhep.stats.chi2 import whiten
 
 
 def validation_indices(train: jax.Array, n_valid: int) -> jax.Array:
@@ -58,7 +52,7 @@ def replica_grams(fk: jax.Array, fk_precision: jax.Array, fk_gram: jax.Array, pr
     p_vv_u_v = p_vv @ u_v
     masked = gram - pu_v.T @ u_v - u_v.T @ pu_v + u_v.T @ p_vv_u_v     # (m U)^T P (m U), m = training mask
     lower = jnp.linalg.cholesky(jnp.stack([p_vv, cov[valid][:, valid]]))
-    z, w = jax.scipy.linalg.solve_triangular(lower, jnp.stack([pu_v - p_vv_u_v, u_v]), lower=True)
+    z, w = whiten(lower, jnp.stack([pu_v - p_vv_u_v, u_v]))
     h_train = masked - z.T @ z                                           # z = (P_vv)^-1/2 P_vt U_t
     return 0.5 * (h_train + h_train.T), w.T @ w                          # w = (C_vv)^-1/2 U_v
 
@@ -87,10 +81,3 @@ def _symmetric_form_bwd(residuals, cotangent):
 
 
 _symmetric_form.defvjp(_symmetric_form_fwd, _symmetric_form_bwd)
-
-
-def chi2_from_cholesky(residual: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """r^T C^-1 r from the lower Cholesky factor of C; residual (..., n) -> (...)."""
-    flat = np.atleast_2d(residual).reshape(-1, residual.shape[-1]).T
-    w = scipy.linalg.solve_triangular(lower, flat, lower=True)
-    return np.sum(w ** 2, axis=0).reshape(residual.shape[:-1])

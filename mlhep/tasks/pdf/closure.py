@@ -23,9 +23,9 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
-import scipy.linalg
 
 from mlhep.stats import checks
+from mlhep.stats.chi2 import Whitening
 from mlhep.stats.covariance import covariance
 from mlhep.tasks.pdf.problem import DatasetArrays, common_xgrid
 
@@ -62,10 +62,9 @@ def fake_datasets(datasets: Sequence[DatasetArrays], truth: np.ndarray, level: i
 
 def bias_variance(predictions: np.ndarray, truth: np.ndarray, cov: np.ndarray) -> tuple[float, float]:
     """(bias, variance) per point of replica predictions (R, n) around the truth (n,) with covariance (n, n)."""
-    lower = np.linalg.cholesky(cov)
+    whitening = Whitening.of(cov)
     mean = predictions.mean(axis=0)
-    whiten = lambda r: scipy.linalg.solve_triangular(lower, np.atleast_2d(r).T, lower=True)  # noqa: E731
     n = len(truth)
-    bias = float(np.sum(whiten(mean - truth) ** 2)) / n
-    variance = float(np.sum(whiten(predictions - mean) ** 2)) / len(predictions) / n
+    bias = float(whitening.chi2(mean - truth)) / n
+    variance = float(np.sum(whitening.chi2(predictions - mean))) / len(predictions) / n
     return bias, variance

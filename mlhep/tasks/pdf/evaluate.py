@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlhep.engine.replicas import replica_data_keys
+from mlhep.engine.program import shared_data
+from mlhep.stats.chi2 import Whitening
 from mlhep.tasks.pdf import chi2, constraints, postfit, sumrules
 from mlhep.tasks.pdf.problem import PdfProblem
 from mlhep.tasks.pdf.trainable import PdfTrainable
@@ -19,8 +20,9 @@ def output_xgrid(xmin: float, points: int) -> np.ndarray:
     return np.concatenate([np.geomspace(xmin, 0.1, n_log, endpoint=False), np.linspace(0.1, 0.99, points - n_log)])
 
 
-def evaluate_replicas(trainable: PdfTrainable, params, replica_ids: np.ndarray, x_out: np.ndarray) -> dict:
-    """Arrays (R, ...) of every replica: PDFs, predictions, chi2s, positivity, sum rules, arc-lengths."""
+def evaluate_replicas(trainable: PdfTrainable, params, data_keys: np.ndarray, x_out: np.ndarray) -> dict:
+    """Arrays (R, ...) of every replica: PDFs, predictions, chi2s, positivity, sum rules, arc-lengths;
+    ``data_keys`` (R, 2) are the engine's ``replica_data`` keys (``TrainResult.data_keys``)."""
     p, model = trainable.problem, trainable.model
     xf_of = jax.jit(jax.vmap(model.xf, in_axes=(0, None)))
     xf_fk = np.asarray(xf_of(params, jnp.asarray(p.xgrid)))                      # (R, 7, nx)
@@ -41,16 +43,16 @@ def evaluate_replicas(trainable: PdfTrainable, params, replica_ids: np.ndarray, 
     out |= {"exponents/alpha": alpha, "exponents/beta": beta}
     for name, sl in zip(p.names, p.slices()):
         resid = predictions[:, sl] - p.central[sl]
-        out[f"chi2_exp/{name}"] = chi2.chi2_from_cholesky(resid, np.linalg.cholesky(p.cov_exp[sl, sl]))
-        out[f"chi2_t0/{name}"] = chi2.chi2_from_cholesky(resid, np.linalg.cholesky(p.cov_t0[sl, sl]))
-    out |= _split_chi2(trainable, params, replica_ids)
+        out[f"chi2_exp/{name}"] = Whitening.of(p.cov_exp[sl, sl]).chi2(resid)
+        out[f"chi2_t0/{name}"] = Whitening.of(p.cov_t0[sl, sl]).chi2(resid)
+    out |= _split_chi2(trainable, params, data_keys)
     return out
 
 
-def _split_chi2(trainable: PdfTrainable, params, replica_ids: np.ndarray) -> dict:
+def _split_chi2(trainable: PdfTrainable, params, data_keys: np.ndarray) -> dict:
     """Training and validation t0 chi2 per point on each replica's own pseudo-data and split."""
     p = trainable.problem
-    data = jax.jit(jax.vmap(trainable.replica_data))(replica_data_keys(p.seed, replica_ids))
+    data = jax.jit(jax.vmap(trainable.replica_data, in_axes=(0, None)))(data_keys, shared_data(trainable))
     q = jax.jit(jax.vmap(trainable.grid_values))(params)
     n_train = len(p.central) - p.n_valid
     out = {"chi2_train": np.asarray(jax.vmap(chi2.quadratic_chi2)(data["h_train"], q)) / n_train}

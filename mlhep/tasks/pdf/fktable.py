@@ -11,7 +11,7 @@ FK[i] = sum_{p, j} (C[i, p, j] / x_j) E[Q_i, p, j, :, :].
 
 Observables (yadism names): F2 of BCDMS and SLAC as ``F2_total`` with photon exchange only; NMC's reduced cross
 section as ``XSHERANC_total`` with photon exchange; HERA NC as ``XSHERANC_total`` (gamma + Z, lepton charge
-from the dataset), HERA CC as ``XSHERACC_total``. Proton target, theory of :mod:`theorycard`.
+from the dataset), HERA CC as ``XSHERACC_total``. Proton target, theory of :mod:`mlhep.physics.theorycard`.
 
 Rows follow the *original* data order (``DataSet.mask`` selects the rows of the fitted points); rows of points
 below Q0 (Q^2 < 2.72 GeV^2, always cut) or beyond ``max_points`` are NaN.
@@ -29,10 +29,11 @@ import numpy as np
 from mlhep.errors import DataError
 from mlhep.paths import cache_dir
 from mlhep.physics import evolution
-from mlhep.theory_bundle import theory_file
 from mlhep.physics.evolution import FIT_BASIS, fit_xgrid  # noqa: F401  (part of this module's API)
+from mlhep.physics.evolution import card_hash
+from mlhep.physics.theorycard import theory_card
 from mlhep.tasks.pdf import commondata
-from mlhep.tasks.pdf.theorycard import card_hash, theory_card
+from mlhep.theory_bundle import theory_file
 
 ORDERS = ("LO", "NLO", "NNLO")
 CHUNK = 32  # data points whose evolution operators are interpolated at once (~60 MB)

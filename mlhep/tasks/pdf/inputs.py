@@ -78,7 +78,7 @@ def check_scales(config: PdfFitConfig, ctx: RunContext) -> None:
     """Evolved PDFs and the LHAPDF grid exist between Q0 and the evolution's Q_MAX: refuse other scales now,
     not after the fit."""
     from mlhep.physics.evolution import Q_MAX
-    from mlhep.tasks.pdf.theorycard import theory_card
+    from mlhep.physics.theorycard import theory_card
 
     q0 = theory_card(config.theory.order)["Q0"]
     for i, q in enumerate(config.output_grid.q_values):

@@ -6,50 +6,35 @@
 (NNPDF4.0: 25, 20), a linear 7-unit output (NNPDF4.0 has 8 because it fits charm; here charm is perturbative),
 glorot-normal weights and zero biases. The exponents alpha_i, beta_i are sampled per replica uniformly in their
 ranges (NNPDF4.0's choice) or, with ``fit_exponents``, trained and clipped to the ranges. A_i are fixed by the
-sum rules (``sumrules.normalisation``). Parameters of one replica:
+sum rules (``sumrules.normalisation``). The network is the shared :class:`mlhep.models.mlp.MLP`. Parameters of
+one replica:
 ``{"nn": flax params, "alpha": (7,), "beta": (7,)}``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlhep.models.mlp import MLP
 from mlhep.physics.evolution import FIT_BASIS  # ("Sigma", "g", "V", "V3", "V8", "T3", "T8")
 
 BASIS_INDEX = {name: i for i, name in enumerate(FIT_BASIS)}
 
-_ACTIVATIONS = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu, "elu": jax.nn.elu,
-                "gelu": jax.nn.gelu, "softplus": jax.nn.softplus}
-_INITIALIZERS = {"glorot_normal": nn.initializers.glorot_normal(), "glorot_uniform": nn.initializers.glorot_uniform()}
 
-
-class PdfNetwork(nn.Module):
-    """NN(x, ln x): (n,) x values -> (n, n_out) outputs."""
-
-    hidden: Sequence[int] = (25, 20)
-    n_out: int = len(FIT_BASIS)
-    activation: str = "tanh"
-    initializer: str = "glorot_normal"
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        h = jnp.stack([x, jnp.log(x)], axis=-1)
-        init = _INITIALIZERS[self.initializer]
-        for width in self.hidden:
-            h = _ACTIVATIONS[self.activation](nn.Dense(width, kernel_init=init)(h))
-        return nn.Dense(self.n_out, kernel_init=init)(h)
+def network_inputs(x: jax.Array) -> jax.Array:
+    """(n,) x values -> (n, 2) network inputs (x, ln x)."""
+    return jnp.stack([x, jnp.log(x)], axis=-1)
 
 
 @dataclass(frozen=True)
 class PdfModel:
     """The parametrisation of one replica: exponent ranges (7, 2) and the network."""
 
-    network: PdfNetwork
+    network: MLP                # (n, 2) inputs (x, ln x) -> (n, 7)
     alpha_range: np.ndarray     # (7, 2) [low, high] of alpha per fit-basis flavour
     beta_range: np.ndarray      # (7, 2)
     fit_exponents: bool = False
@@ -61,15 +46,16 @@ class PdfModel:
         ranges |= {k: (tuple(v.alpha), tuple(v.beta)) for k, v in model_cfg.preprocessing.items()}
         alpha = np.array([ranges[k][0] for k in FIT_BASIS], dtype=float)
         beta = np.array([ranges[k][1] for k in FIT_BASIS], dtype=float)
-        network = PdfNetwork(tuple(model_cfg.architecture), len(FIT_BASIS), model_cfg.activation,
-                             model_cfg.initializer)
+        # float32 weights evaluated in float64 (flax's default parameter dtype, which fits have always used)
+        network = MLP(tuple(model_cfg.architecture), len(FIT_BASIS), model_cfg.activation, model_cfg.initializer,
+                      param_dtype=jnp.float32)
         return cls(network, alpha, beta, model_cfg.fit_exponents)
 
     def init(self, key: jax.Array) -> dict:
         """Parameters of one replica: network weights and exponents drawn uniformly in their ranges."""
         k_nn, k_alpha, k_beta = jax.random.split(key, 3)
         uniform = lambda k, r: r[:, 0] + (r[:, 1] - r[:, 0]) * jax.random.uniform(k, (len(FIT_BASIS),))  # noqa
-        return {"nn": self.network.init(k_nn, jnp.array([1e-3, 0.5])),
+        return {"nn": self.network.init(k_nn, network_inputs(jnp.array([1e-3, 0.5]))),
                 "alpha": uniform(k_alpha, jnp.asarray(self.alpha_range)),
                 "beta": uniform(k_beta, jnp.asarray(self.beta_range))}
 
@@ -84,7 +70,7 @@ class PdfModel:
     def unnormalised(self, params: dict, x: jax.Array) -> jax.Array:
         """x^(1-alpha) (1-x)^beta NN(x, ln x): (7, n) for x (n,) in (0, 1)."""
         alpha, beta = self.exponents(params)
-        nn_out = self.network.apply(params["nn"], x).T
+        nn_out = self.network.apply(params["nn"], network_inputs(x)).T
         # one exp instead of two powers (the preprocessing is a good part of an epoch's cost); x = 1 is on the
         # FK grid: the clipped log keeps d/dbeta finite there
         log_x, log_1mx = jnp.log(x), jnp.log(jnp.maximum(1.0 - x, 1e-300))

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlhep.plotting import figure
 from mlhep.tasks.pdf import postfit
 
 PIDS = (-6, -5, -4, -3, -2, -1, 21, 1, 2, 3, 4, 5, 6)
@@ -18,33 +19,22 @@ def _combine(xf_pid: np.ndarray, weights: dict[int, float]) -> np.ndarray:
 
 
 def _panel_grid(x: np.ndarray, xf_pid: np.ndarray, title: str, path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6.5))
-    for ax, (label, weights) in zip(axes.flat, PANELS):
-        curves = _combine(xf_pid, weights)                       # (R, nx)
-        lo, hi = np.percentile(curves, [16, 84], axis=0)
-        ax.fill_between(x, lo, hi, alpha=0.4, label="68% band")
-        ax.plot(x, curves.mean(axis=0), lw=1.2, label="mean")
-        ax.set_xscale("log")
-        ax.set_xlabel("x")
-        ax.set_title(f"x {label}")
-    axes.flat[-1].axis("off")
-    axes.flat[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 2, 4, figsize=(14, 6.5)) as (fig, axes):
+        for ax, (label, weights) in zip(axes.flat, PANELS):
+            curves = _combine(xf_pid, weights)                       # (R, nx)
+            lo, hi = np.percentile(curves, [16, 84], axis=0)
+            ax.fill_between(x, lo, hi, alpha=0.4, label="68% band")
+            ax.plot(x, curves.mean(axis=0), lw=1.2, label="mean")
+            ax.set_xscale("log")
+            ax.set_xlabel("x")
+            ax.set_title(f"x {label}")
+        axes.flat[-1].axis("off")
+        axes.flat[0].legend()
+        fig.suptitle(title)
     return path
 
 
 def plot_all(results, outdir: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     outdir.mkdir(parents=True, exist_ok=True)
     rep, summ = results.replicas, results.summary
     keep = postfit.accepted(results, results.config)
@@ -58,11 +48,9 @@ def plot_all(results, outdir: Path) -> list[Path]:
             if abs(q - q0) > 1e-6:
                 paths.append(_panel_grid(x, rep["pdf/evolved"][keep][:, iq], f"PDFs at Q = {q:g} GeV",
                                          outdir / f"pdf_q{q:g}.png"))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(np.asarray(results.train["best_epoch"]), bins=20)
-    ax.set_xlabel("epoch of the kept parameters (best validation chi2)")
-    ax.set_ylabel("replicas")
-    fig.tight_layout()
-    fig.savefig(outdir / "stopping_epochs.png", dpi=110)
-    plt.close(fig)
-    return paths + [outdir / "stopping_epochs.png"]
+    paths.append(outdir / "stopping_epochs.png")
+    with figure(paths[-1], figsize=(6, 4)) as (fig, ax):
+        ax.hist(np.asarray(results.train["best_epoch"]), bins=20)
+        ax.set_xlabel("epoch of the kept parameters (best validation chi2)")
+        ax.set_ylabel("replicas")
+    return paths

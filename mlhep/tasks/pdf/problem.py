@@ -8,8 +8,8 @@ import numpy as np
 
 from mlhep.errors import DataError
 from mlhep.stats import checks
+from mlhep.stats.chi2 import precision
 from mlhep.stats.covariance import Uncertainties, covariance
-from mlhep.tasks.pdf import chi2
 from mlhep.tasks.pdf.model import FIT_BASIS
 
 
@@ -125,7 +125,7 @@ def build_problem(datasets: Sequence[DatasetArrays], t0: str | np.ndarray = "lh_
         t0_pred = full @ np.asarray(t0_pdf, dtype=float).reshape(-1)
         cov_t0 = covariance(blocks, t0=[t0_pred[groups == i] for i in range(len(datasets))])
     try:
-        precision_t0 = chi2.precision(cov_t0)
+        precision_t0 = precision(cov_t0)
     except (np.linalg.LinAlgError, ValueError):     # ValueError: scipy refuses a non-finite matrix
         raise checks.singular(cov_t0, names, ndata) from None
     fk = full[:, active]

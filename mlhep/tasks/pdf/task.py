@@ -57,7 +57,7 @@ class PdfFitTask(Task):
     def evaluate(self, problem: PdfProblem, config: PdfFitConfig, result: TrainResult) -> Outputs:
         trainable = self.trainable(problem, config)
         x_out = output_xgrid(config.output_grid.xmin, config.output_grid.points)
-        rep = evaluate_replicas(trainable, result.params, result.replica_ids, x_out)
+        rep = evaluate_replicas(trainable, result.params, result.data_keys, x_out)
         predictions = rep.pop("prediction")
         for name, sl in zip(problem.names, problem.slices()):
             rep[f"prediction/{name}"] = predictions[:, sl]

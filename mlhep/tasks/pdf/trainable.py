@@ -44,20 +44,26 @@ class PdfTrainable:
         flavours = jnp.asarray(constraints.evolution_to_flavour()) @ xf[:, pos]
         return xf[:, fk].reshape(-1)[self.problem.active], flavours, xf[:, integ]
 
-    def init(self, key: jax.Array):
+    def shared(self) -> dict:
+        """What every replica reads once: the data, their covariances and the FK tables with their Gram forms."""
+        p = self.problem
+        return {name: jnp.asarray(getattr(p, name)) for name in
+                ("central", "chol_exp", "groups", "frac", "fk", "fk_precision", "fk_gram", "precision_t0",
+                 "cov_t0")}
+
+    def init(self, key: jax.Array, shared: dict):
         return self.model.init(key)
 
-    def replica_data(self, key: jax.Array) -> dict:
+    def replica_data(self, key: jax.Array, shared: dict) -> dict:
         """Pseudo-data (n,) from the experimental covariance, training mask (n,), validation indices (n_v,),
         and the replica's chi2 Gram matrices H_train, H_valid ((k+1, k+1) each, see ``chi2``)."""
-        p = self.problem
+        s = shared
         k_data, k_split = jax.random.split(key)
-        pseudo = sample_replica(k_data, jnp.asarray(p.central), jnp.asarray(p.chol_exp))
-        train = train_mask(k_split, jnp.asarray(p.groups), jnp.asarray(p.frac))
-        valid = chi2.validation_indices(train, p.n_valid)
-        fk = jnp.asarray(p.fk)
-        h_train, h_valid = chi2.replica_grams(fk, jnp.asarray(p.fk_precision), jnp.asarray(p.fk_gram),
-                                              jnp.asarray(p.precision_t0), jnp.asarray(p.cov_t0), pseudo, valid)
+        pseudo = sample_replica(k_data, s["central"], s["chol_exp"])
+        train = train_mask(k_split, s["groups"], s["frac"])
+        valid = chi2.validation_indices(train, self.problem.n_valid)
+        h_train, h_valid = chi2.replica_grams(s["fk"], s["fk_precision"], s["fk_gram"], s["precision_t0"],
+                                              s["cov_t0"], pseudo, valid)
         data = {"pseudo": pseudo, "train": train, "h_train": h_train}
         if h_valid is not None:
             data["h_valid"] = h_valid
@@ -69,14 +75,14 @@ class PdfTrainable:
                 jnp.minimum(integ.multiplier * integ.growth ** jnp.floor(epoch / integ.every),
                             integ.max_multiplier))
 
-    def train_loss(self, params, data: dict, epoch: jax.Array) -> jax.Array:
+    def train_loss(self, params, shared: dict, data: dict, epoch: jax.Array) -> jax.Array:
         q, flavours, small_x = self._pieces(params)
         lambda_pos, lambda_int = self.multipliers(epoch)
         return (chi2.quadratic_chi2(data["h_train"], q)
                 + lambda_pos * constraints.positivity_penalty(flavours)
                 + lambda_int * constraints.integrability_penalty(small_x, self.integrability.flavours))
 
-    def validation(self, params, data: dict) -> tuple[jax.Array, jax.Array]:
+    def validation(self, params, shared: dict, data: dict) -> tuple[jax.Array, jax.Array]:
         """(t0 chi2 per validation point -- training points if there are none --, positivity satisfied)."""
         q, flavours, _ = self._pieces(params)
         p = self.problem

@@ -90,7 +90,7 @@ def fake_fktable_loader(kind: str = "F2p", xgrid: np.ndarray = XGRID, poison: di
     broken table would."""
     from mlhep.tasks.pdf import commondata
     from mlhep.tasks.pdf.fktable import FKTable
-    from mlhep.tasks.pdf.theorycard import theory_card
+    from mlhep.physics.theorycard import theory_card
 
     def load(dataset: str, order: str, cache=None) -> FKTable:
         x = commondata.load_dataset(dataset, q2min=0.0, w2min=0.0).kinematics["x"]

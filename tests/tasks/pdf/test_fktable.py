@@ -19,7 +19,7 @@ from mlhep.errors import DataError  # noqa: E402
 from mlhep.physics.evolution import PIDS, evolution_operator, flavours_to_fit_basis  # noqa: E402
 from mlhep.physics.lh_toy import lh_toy  # noqa: E402
 from mlhep.tasks.pdf import commondata, fktable  # noqa: E402
-from mlhep.tasks.pdf.theorycard import theory_card  # noqa: E402
+from mlhep.physics.theorycard import theory_card  # noqa: E402
 
 DATASET = "BCDMS_NC_NOTFIXED_P_EM-F2"
 N_POINTS = 5  # x = 0.07 .. 0.1, Q^2 = 7.5 .. 17 GeV^2 (nf = 4 patch)

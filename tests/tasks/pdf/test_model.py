@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import mlhep  # noqa: F401
+from mlhep.stats import chi2 as stats_chi2
 from mlhep.stats.pseudodata import train_mask
 from mlhep.tasks.pdf import chi2, constraints
 from mlhep.tasks.pdf.config import ModelConfig
@@ -55,7 +56,7 @@ def test_split_chi2_grams_equal_direct_submatrix_inverses():
     n, k = 60, 12
     a = rng.normal(size=(n, n))
     cov = a @ a.T + n * np.eye(n)
-    precision = chi2.precision(cov)
+    precision = stats_chi2.precision(cov)
     fk, y, q = rng.normal(size=(n, k)), rng.normal(size=n), rng.normal(size=k)
     train = train_mask(jax.random.PRNGKey(1), jnp.repeat(jnp.arange(2), 30), jnp.array([0.75, 0.5]))
     valid = chi2.validation_indices(train, int(n - train.sum()))

@@ -3,12 +3,13 @@ Ethier et al., JHEP 11 (2021) 089, arXiv:2105.00006), read from the SMEFiT datab
 
 Modules: ``config`` (runcard section), ``read`` (checked file reading), ``loader`` (commondata/theory readers),
 ``theory`` (coefficient map and predictions), ``problem`` (arrays and covariances), ``chi2``, ``newton`` (batched
-damped Newton), ``fits`` (analytic and replica fits), ``sampler`` (NUTS), ``scans``, ``pca``, ``summary``, ``run``,
-``report``, ``plots``.
+damped Newton), ``fits`` (analytic and replica fits), ``sampler`` (NUTS), ``scans``, ``pca``, ``summary``,
+``setup`` and ``run`` (the fit), ``report``, ``plots``, ``task`` (``BinnedEftTask``, what eft-fit dispatches to).
 """
 from .config import BinnedConfig
 from .plots import plot_binned
 from .report import report_binned
 from .run import run_binned
+from .task import BinnedEftTask
 
-__all__ = ["BinnedConfig", "run_binned", "report_binned", "plot_binned"]
+__all__ = ["BinnedConfig", "BinnedEftTask", "run_binned", "report_binned", "plot_binned"]

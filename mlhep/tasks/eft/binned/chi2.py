@@ -1,20 +1,18 @@
 """The chi2 of a binned EFT fit, its per-dataset split and per-point pulls.
 
-``chi2 = (d - t)^T C^-1 (d - t)`` evaluated with the Cholesky factor L (C = L L^T) as ``|L^-1 (d - t)|^2``,
-in float64 (covariances of LHC top data have condition numbers near 1e10).
+``chi2 = (d - t)^T C^-1 (d - t)``, whitened by the Cholesky factor of C (:mod:`mlhep.stats.chi2`), in float64
+(covariances of LHC top data have condition numbers near 1e10).
 """
 from __future__ import annotations
 
-import jax.scipy.linalg as jsl
 import numpy as np
 
-from mlhep.stats.chi2 import chi2_per_block
+from mlhep.stats.chi2 import Whitening, chi2_per_block
 
 
 def chi2(theory, data, cholesky):
     """Scalar chi2 of theory (n,) against data (n,) with the lower Cholesky factor (n, n) of the covariance."""
-    whitened = jsl.solve_triangular(cholesky, data - theory, lower=True)
-    return whitened @ whitened
+    return Whitening(cholesky).chi2(data - theory)
 
 
 def chi2_per_dataset(theory: np.ndarray, data: np.ndarray, covariance: np.ndarray,

@@ -36,9 +36,8 @@ def analytic_fit(problem: BinnedProblem, data: np.ndarray | None = None) -> Anal
     """Closed-form linear fit to ``data`` (default: the measured central values); ignores bounds."""
     data = problem.central if data is None else data
     A, base = problem.linearised()
-    L = problem.fit_cholesky
-    A_w = np.linalg.solve(L, A)
-    r_w = np.linalg.solve(L, data - base)
+    whitening = problem.fit_whitening
+    A_w, r_w = whitening.whiten(A), whitening.whiten(data - base)
     with np.errstate(over="ignore", invalid="ignore"):    # an overflow is refused by the caller, by name
         fisher = A_w.T @ A_w
     if not np.all(np.isfinite(fisher)):
@@ -129,14 +128,17 @@ class ReplicaTrainable:
         self._lower = jnp.asarray(problem.coefficients.lower)
         self._upper = jnp.asarray(problem.coefficients.upper)
 
-    def init(self, key):
+    def shared(self):
+        return {"central": self._central, "chol": self._chol}
+
+    def init(self, key, shared):
         return self._start
 
-    def replica_data(self, key):
-        return sample_replica(key, self._central, self._chol)
+    def replica_data(self, key, shared):
+        return sample_replica(key, shared["central"], shared["chol"])
 
-    def train_loss(self, params, data, epoch):
+    def train_loss(self, params, shared, data, epoch):
         return self._objective(jnp.clip(params, self._lower, self._upper), data) / self._n
 
-    def validation(self, params, data):
+    def validation(self, params, shared, data):
         return self._objective(jnp.clip(params, self._lower, self._upper), data), jnp.array(True)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mlhep.plotting import figure
+
 from .report import _names, _str
 from .scans import DELTA_CHI2_2D
 
@@ -49,10 +51,6 @@ def _pairs(results, free: list[str], correlation: np.ndarray, count: int = 3) ->
 
 
 def plot_binned(results, outdir: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     s = results.summary
@@ -65,69 +63,63 @@ def plot_binned(results, outdir: Path) -> list[Path]:
 
     columns = min(4, len(free))
     rows = int(np.ceil(len(free) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
-    for k, name in enumerate(free):
-        ax = axes.flat[k]
-        if samples is not None:
-            bins = int(np.clip(1.5 * np.sqrt(len(samples)), 10, 50))
-            ax.hist(samples[:, k], bins=bins, density=True, color="C0", alpha=0.5)
-            if np.ptp(samples[:, k]) > 0:
-                from scipy.stats import gaussian_kde
-                xs = np.linspace(samples[:, k].min(), samples[:, k].max(), 200)
-                ax.plot(xs, gaussian_kde(samples[:, k])(xs), color="C0")
-            lo, hi = np.asarray(s["bounds68"])[free_index[k]]
-            ax.axvspan(lo, hi, color="C0", alpha=0.12, label="68%")
-            ax.set_ylabel("posterior density")
-        elif "scan1d/grid" in s:
-            grid, chi2 = s["scan1d/grid"][k], s["scan1d/chi2"][k]
-            ax.plot(grid, chi2 - chi2.min(), color="C0")
-            for level in (1.0, 3.84):
-                ax.axhline(level, color="grey", lw=0.7, ls="--")
-            ax.set_ylabel(r"$\Delta\chi^2$ (profile)")
-        else:
-            x = np.linspace(mean[k] - 4 * std[k], mean[k] + 4 * std[k], 200)
-            ax.plot(x, np.exp(-0.5 * ((x - mean[k]) / std[k]) ** 2) / (np.sqrt(2 * np.pi) * std[k]), color="C0")
-            ax.set_ylabel("Gaussian posterior")
-        ax.axvline(best[k], color="C3", lw=1, label="best fit")
-        ax.axvline(0.0, color="k", lw=0.7, ls=":", label="SM")
-        ax.set_xlabel(f"{name} [TeV$^{{-2}}$]")
-    for ax in list(axes.flat)[len(free):]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"eft-fit binned ({fit}): 1D distributions")
-    fig.tight_layout()
     paths.append(outdir / "eft_binned_1d.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    with figure(paths[-1], rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False) as (fig, axes):
+        for k, name in enumerate(free):
+            ax = axes.flat[k]
+            if samples is not None:
+                bins = int(np.clip(1.5 * np.sqrt(len(samples)), 10, 50))
+                ax.hist(samples[:, k], bins=bins, density=True, color="C0", alpha=0.5)
+                if np.ptp(samples[:, k]) > 0:
+                    from scipy.stats import gaussian_kde
+                    xs = np.linspace(samples[:, k].min(), samples[:, k].max(), 200)
+                    ax.plot(xs, gaussian_kde(samples[:, k])(xs), color="C0")
+                lo, hi = np.asarray(s["bounds68"])[free_index[k]]
+                ax.axvspan(lo, hi, color="C0", alpha=0.12, label="68%")
+                ax.set_ylabel("posterior density")
+            elif "scan1d/grid" in s:
+                grid, chi2 = s["scan1d/grid"][k], s["scan1d/chi2"][k]
+                ax.plot(grid, chi2 - chi2.min(), color="C0")
+                for level in (1.0, 3.84):
+                    ax.axhline(level, color="grey", lw=0.7, ls="--")
+                ax.set_ylabel(r"$\Delta\chi^2$ (profile)")
+            else:
+                x = np.linspace(mean[k] - 4 * std[k], mean[k] + 4 * std[k], 200)
+                ax.plot(x, np.exp(-0.5 * ((x - mean[k]) / std[k]) ** 2) / (np.sqrt(2 * np.pi) * std[k]), color="C0")
+                ax.set_ylabel("Gaussian posterior")
+            ax.axvline(best[k], color="C3", lw=1, label="best fit")
+            ax.axvline(0.0, color="k", lw=0.7, ls=":", label="SM")
+            ax.set_xlabel(f"{name} [TeV$^{{-2}}$]")
+        for ax in list(axes.flat)[len(free):]:
+            ax.set_visible(False)
+        axes.flat[0].legend(fontsize=7)
+        fig.suptitle(f"eft-fit binned ({fit}): 1D distributions")
 
     pairs = _pairs(results, free, np.asarray(s["correlation"]))
     if pairs and len(free) > 1:
-        fig, axes = plt.subplots(1, len(pairs), figsize=(4 * len(pairs), 3.6), squeeze=False)
-        for ax, (i, j), k in zip(axes.flat, pairs, range(len(pairs))):
-            if "scan2d/chi2" in s:
-                chi2 = s["scan2d/chi2"][k]
-                ax.contour(s["scan2d/axis_a"][k], s["scan2d/axis_b"][k], (chi2 - chi2.min()).T,
-                           levels=[DELTA_CHI2_2D[68], DELTA_CHI2_2D[95]], colors=["C0", "C1"])
-            elif samples is not None:
-                xs, ys, density = _kde_grid(samples[:, i], samples[:, j])
-                ax.contour(xs, ys, density.T, levels=sorted(set(_mass_levels(density))), colors=["C1", "C0"])
-                ax.scatter(samples[:, i], samples[:, j], s=2, color="grey", alpha=0.3)
-            else:
-                cov = np.asarray(s["analytic/covariance"])[np.ix_([i, j], [i, j])]
-                values, vectors = np.linalg.eigh(cov)
-                t = np.linspace(0, 2 * np.pi, 200)
-                for level, color in ((DELTA_CHI2_2D[68], "C0"), (DELTA_CHI2_2D[95], "C1")):
-                    circle = np.stack([np.cos(t), np.sin(t)]) * np.sqrt(level * np.clip(values, 0, None))[:, None]
-                    ellipse = vectors @ circle
-                    ax.plot(best[i] + ellipse[0], best[j] + ellipse[1], color=color)
-            ax.plot(best[i], best[j], "r+", label="best fit")
-            ax.plot(0, 0, "kx", label="SM")
-            ax.set_xlabel(f"{free[i]} [TeV$^{{-2}}$]")
-            ax.set_ylabel(f"{free[j]} [TeV$^{{-2}}$]")
-        axes.flat[0].legend(fontsize=7, title="68% / 95%")
-        fig.suptitle(f"eft-fit binned ({fit}): 2D 68% and 95% regions")
-        fig.tight_layout()
         paths.append(outdir / "eft_binned_2d.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        with figure(paths[-1], 1, len(pairs), figsize=(4 * len(pairs), 3.6), squeeze=False) as (fig, axes):
+            for ax, (i, j), k in zip(axes.flat, pairs, range(len(pairs))):
+                if "scan2d/chi2" in s:
+                    chi2 = s["scan2d/chi2"][k]
+                    ax.contour(s["scan2d/axis_a"][k], s["scan2d/axis_b"][k], (chi2 - chi2.min()).T,
+                               levels=[DELTA_CHI2_2D[68], DELTA_CHI2_2D[95]], colors=["C0", "C1"])
+                elif samples is not None:
+                    xs, ys, density = _kde_grid(samples[:, i], samples[:, j])
+                    ax.contour(xs, ys, density.T, levels=sorted(set(_mass_levels(density))), colors=["C1", "C0"])
+                    ax.scatter(samples[:, i], samples[:, j], s=2, color="grey", alpha=0.3)
+                else:
+                    cov = np.asarray(s["analytic/covariance"])[np.ix_([i, j], [i, j])]
+                    values, vectors = np.linalg.eigh(cov)
+                    t = np.linspace(0, 2 * np.pi, 200)
+                    for level, color in ((DELTA_CHI2_2D[68], "C0"), (DELTA_CHI2_2D[95], "C1")):
+                        circle = np.stack([np.cos(t), np.sin(t)]) * np.sqrt(level * np.clip(values, 0, None))[:, None]
+                        ellipse = vectors @ circle
+                        ax.plot(best[i] + ellipse[0], best[j] + ellipse[1], color=color)
+                ax.plot(best[i], best[j], "r+", label="best fit")
+                ax.plot(0, 0, "kx", label="SM")
+                ax.set_xlabel(f"{free[i]} [TeV$^{{-2}}$]")
+                ax.set_ylabel(f"{free[j]} [TeV$^{{-2}}$]")
+            axes.flat[0].legend(fontsize=7, title="68% / 95%")
+            fig.suptitle(f"eft-fit binned ({fit}): 2D 68% and 95% regions")
     return paths

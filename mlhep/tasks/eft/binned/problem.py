@@ -6,10 +6,10 @@ from functools import cached_property
 from typing import Optional
 
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 import numpy as np
 
 from mlhep.errors import DataError
+from mlhep.stats.chi2 import Whitening
 from mlhep.stats.covariance import covariance
 
 from .loader import DatasetTables
@@ -32,9 +32,14 @@ class BinnedProblem:
     coefficients: CoefficientMap
 
     @cached_property
+    def fit_whitening(self) -> Whitening:
+        """The whitening of the fit covariance: every chi2 of this problem goes through it."""
+        return Whitening.of(self.fit_covariance)
+
+    @property
     def fit_cholesky(self) -> np.ndarray:
         """Lower Cholesky factor (n, n) of the fit covariance."""
-        return np.linalg.cholesky(self.fit_covariance)
+        return self.fit_whitening.lower
 
     @cached_property
     def sample_cholesky(self) -> np.ndarray:
@@ -65,15 +70,13 @@ class BinnedProblem:
         """``(whiten, chi2)``: ``whiten(data (n,)) -> (n,)`` applies L^-1 (C = L L^T, the fit covariance) and
         ``chi2(x (F,), whitened_data (n,))`` is the chi2 with the tables pre-whitened, so the minimisation
         loop has no triangular solves, only small matrix products (which batch well under vmap)."""
-        L = self.fit_cholesky
+        whitening = self.fit_whitening
         base, A, Q = self.free_tables()
-        base_w, A_w = np.linalg.solve(L, base), np.linalg.solve(L, A)
-        Q_w = None if Q is None else np.linalg.solve(L, Q.reshape(Q.shape[0], -1)).reshape(Q.shape)
-        L_j, base_j, A_j = jnp.asarray(L), jnp.asarray(base_w), jnp.asarray(A_w)
+        base_w, A_w = whitening.whiten(base), whitening.whiten(A)
+        Q_w = None if Q is None else whitening.whiten(Q.reshape(Q.shape[0], -1)).reshape(Q.shape)
+        base_j, A_j = jnp.asarray(base_w), jnp.asarray(A_w)
         Q_j = None if Q_w is None else jnp.asarray(Q_w)
-
-        def whiten(data):
-            return jsl.solve_triangular(L_j, data, lower=True)
+        whiten = Whitening(jnp.asarray(whitening.lower)).whiten
 
         def chi2_whitened(x, data_w):
             residual = data_w - base_j - A_j @ x

@@ -17,14 +17,13 @@ from .fits import (ReplicaTrainable, analytic_fit, make_replica_solver, replica_
 from .problem import BinnedProblem
 from .sampler import sample_posterior
 from .scans import DELTA_CHI2_1D, interval_from_scan, run_scans, scan_ranges
-from .setup import SECTION, setup_problem
+from .setup import SECTION, setup_fit
 from .summary import summarise
 
 
 def run_binned(config: BinnedConfig, ctx) -> Outputs:
     """The binned mode of eft-fit: returns per-replica arrays (replica fits) and a summary."""
-    check_fit_options(config, ctx)
-    problem = setup_problem(config, ctx)
+    problem = setup_fit(config, ctx)
     analytic = analytic_fit(problem)
     refuse_non_finite(analytic.fisher, "Fisher information A^T C^-1 A", problem)
     refuse_non_finite(analytic.best, "analytic linear fit (best point)", problem)
@@ -65,21 +64,6 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
     outputs = Outputs(replicas=replicas, summary=summary)
     outputs.train = train
     return outputs
-
-
-def check_fit_options(config: BinnedConfig, ctx) -> None:
-    if config.fit == "analytic" and config.use_quadratic:
-        raise ctx.fail(f"{SECTION}.use_quadratic", "fit: analytic is the linear Gaussian fit; use "
-                                                   "replicas, nuts or scan with quadratic corrections")
-    if config.fit in ("nuts", "scan"):
-        for name, spec in config.coefficients.items():
-            if spec.value is None and spec.constrain is None and (spec.min is None or spec.max is None):
-                raise ctx.fail(f"{SECTION}.coefficients.{name}",
-                               f"fit: {config.fit} needs min and max for every fitted coefficient")
-    names = set(config.coefficients)
-    for k, pair in enumerate(config.scan.pairs):
-        if len(pair) != 2 or not set(pair) <= names or pair[0] == pair[1]:
-            raise ctx.fail(f"{SECTION}.scan.pairs[{k}]", f"expected two different fitted coefficients, got {pair}")
 
 
 def refuse_non_finite(values: np.ndarray, what: str, problem: BinnedProblem) -> None:
@@ -159,10 +143,11 @@ def _scans(problem: BinnedProblem, config: BinnedConfig, ctx, best: np.ndarray, 
         return chi2_whitened(x, data_w)
 
     sigma = np.sqrt(np.where(np.diag(analytic.covariance) > 0, np.diag(analytic.covariance), np.inf))
-    try:
-        ranges = scan_ranges(best, sigma, cmap.lower, cmap.upper)
-    except ValueError as error:
-        raise ctx.fail(f"{SECTION}.coefficients", str(error)) from None
+    ranges = scan_ranges(best, sigma, cmap.lower, cmap.upper)
+    unbounded = [name for name, lo, hi in zip(cmap.free, *ranges) if not np.isfinite(hi - lo)]
+    if unbounded:
+        raise ctx.fail(f"{SECTION}.coefficients.{unbounded[0]}", "a flat direction of the chi2 without bounds "
+                       f"cannot be scanned: give it min and max (unbounded flat: {', '.join(unbounded)})")
     pairs = [(cmap.free.index(a), cmap.free.index(b)) for a, b in config.scan.pairs
              if a in cmap.free and b in cmap.free]
     grids, chi2, axes, chi2_2d = run_scans(fun, best, cmap.lower, cmap.upper, ranges, config.scan.points, pairs,

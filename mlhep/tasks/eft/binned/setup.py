@@ -58,3 +58,25 @@ def setup_problem(config: BinnedConfig, ctx) -> BinnedProblem:
     ctx.log(f"eft-fit: {len(tables)} datasets, {problem.central.size} points, "
             f"{len(cmap.free)} fitted of {len(cmap.names)} coefficients")
     return problem
+
+
+def setup_fit(config: BinnedConfig, ctx) -> BinnedProblem:
+    """What every binned fit starts with, and all that ``mlhep check`` runs: the fit options checked, then the
+    problem built (data and theory read; cheap)."""
+    check_fit_options(config, ctx)
+    return setup_problem(config, ctx)
+
+
+def check_fit_options(config: BinnedConfig, ctx) -> None:
+    if config.fit == "analytic" and config.use_quadratic:
+        raise ctx.fail(f"{SECTION}.use_quadratic", "fit: analytic is the linear Gaussian fit; use "
+                                                   "replicas, nuts or scan with quadratic corrections")
+    if config.fit in ("nuts", "scan"):
+        for name, spec in config.coefficients.items():
+            if spec.value is None and spec.constrain is None and (spec.min is None or spec.max is None):
+                raise ctx.fail(f"{SECTION}.coefficients.{name}",
+                               f"fit: {config.fit} needs min and max for every fitted coefficient")
+    names = set(config.coefficients)
+    for k, pair in enumerate(config.scan.pairs):
+        if len(pair) != 2 or not set(pair) <= names or pair[0] == pair[1]:
+            raise ctx.fail(f"{SECTION}.scan.pairs[{k}]", f"expected two different fitted coefficients, got {pair}")

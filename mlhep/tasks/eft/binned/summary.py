@@ -67,7 +67,7 @@ def _chi2_summary(problem: BinnedProblem, best: np.ndarray) -> dict:
     per_sm = chi2_per_dataset(problem.sm, problem.central, cov, problem.sizes)
     total = float(np.asarray(problem.objective()(jnp.asarray(best), jnp.asarray(problem.central))))
     residual = problem.central - problem.sm
-    total_sm = float(residual @ np.linalg.solve(cov, residual))
+    total_sm = float(problem.fit_whitening.chi2(residual))
     return {"chi2/total_best": np.float64(total), "chi2/total_sm": np.float64(total_sm),
             "chi2/n_points": np.int64(problem.central.size),
             "chi2/per_dataset_best": per_best, "chi2/per_dataset_sm": per_sm,

@@ -46,8 +46,6 @@ class TrainingConfig:
     validation_fraction: float = option(0.25, "fraction of each sample kept for validation (early stopping)",
                                         gt=0, lt=1)
     bootstrap: bool = option(True, "resample each replica's training events with replacement")
-    batch_size: int = option(0, "training events per sample in one optimizer step (one engine epoch); "
-                             "0: all (full batch)", ge=0)
 
 
 @dataclass

@@ -43,6 +43,25 @@ def check_config(config: UnbinnedConfig, ctx: RunContext, key: str) -> None:
                        f"{config.bounds.c_max} (set both to 0 for an automatic range)")
     if tr.n_events - round(tr.validation_fraction * tr.n_events) < 2:
         raise ctx.fail(f"{key}.training.validation_fraction", "leaves fewer than 2 training events per sample")
+    check_pdf_scales(config, ctx, key)
+
+
+def check_pdf_scales(config: UnbinnedConfig, ctx: RunContext, key: str) -> None:
+    """The evolved toy PDF is tabulated between Q0 and the highest scale of its eko nodes: factorisation scales
+    outside are a runcard mistake, named before any event is generated."""
+    th = config.theory
+    if th.pdf != "lh_toy_evolved":
+        return
+    from mlhep.physics.lh_toy import Q0, lh_nodes
+    from mlhep.tasks.eft.unbinned.physics import pdf_scales
+    scales, q_max = pdf_scales(config), max(q for q, _ in lh_nodes(th.pdf_order))
+    too_low = scales.min() < Q0 * (1 - 1e-12)
+    if not too_low and scales.max() <= q_max:
+        return
+    where = "mu_f_fixed" if th.mu_f == "fixed" else "m_t" if too_low else "m_tt_max"
+    span = " to ".join(dict.fromkeys(f"{q:g}" for q in (scales.min(), scales.max())))
+    raise ctx.fail(f"{key}.theory.{where}", f"factorisation scales (mu_f: {th.mu_f}) of {span} GeV leave the range "
+                   f"of the evolved toy PDF, [{Q0:.4g}, {q_max:g}] GeV (or use pdf: lh_toy_q0, scale independent)")
 
 
 def check_pseudo_experiments(config: UnbinnedConfig, ctx: RunContext, key: str, nu_sm: float) -> None:

@@ -1,4 +1,7 @@
-"""Hyperparameter search with optuna where a batch of trials trains as one vmapped program.
+"""``mlhep hyperopt``: hyperparameter search with optuna where a batch of trials trains as one vmapped program.
+
+A driver beside ``mlhep.fit``: it builds each trial's runcard values, the task's ``setup`` and ``trainable``, and
+hands them to the engine (``mlhep.engine.train``); the engine knows nothing of trials.
 
 Trials are asked from optuna ``batch`` at a time. Trials whose searched values differ only in the learning
 rate share one program: the engine gives each replica its own rate. Other searched keys (widths,
@@ -15,12 +18,32 @@ from typing import Any
 
 import numpy as np
 
-from mlhep.engine.hyperopt_config import Dimension, HyperoptConfig
-from mlhep.engine.replicas import train
+from mlhep.engine import train
 from mlhep.errors import TrainingFailed
-from mlhep.task import RunContext
+from mlhep.hyperopt_config import Dimension, HyperoptConfig
+from mlhep.task import RunContext, Task
 
 BATCHED_KEY = "engine.optimizer.learning_rate"
+
+
+def check_runcard(runcard, task: Task) -> None:
+    """A runcard for hyperopt needs a ``hyperopt:`` section and a task whose replicas the engine trains from its
+    ``setup`` and ``trainable``. A task with variants (eft-fit's ``mode:``) answers for the variant the runcard
+    chooses, and the error names that key."""
+    key, chosen = task.variant(runcard.config) if hasattr(task, "variant") else ("task", task)
+    if not _trains_by_gradient(chosen):
+        from mlhep.registry import load_tasks
+        able = sorted(name for name, t in load_tasks().items() if _trains_by_gradient(t))
+        what = f"task '{runcard.task}'" + ("" if key == "task" else f" with {key}: {getattr(runcard.config, key)}")
+        raise runcard.fail(key, f"{what} cannot do hyperopt: it has no replica that the engine trains by gradient "
+                                f"descent (tasks that can: {', '.join(able)})")
+    if runcard.hyperopt is None:
+        raise runcard.fail("hyperopt", "no 'hyperopt:' section: add one with the searched keys under 'space:' "
+                                       "(see `mlhep tasks -v` for its keys)")
+
+
+def _trains_by_gradient(task: Task) -> bool:
+    return type(task).trainable is not Task.trainable
 
 
 def check_space(hcfg: HyperoptConfig, runcard) -> None:

@@ -1,10 +1,10 @@
-"""The ``hyperopt:`` section of a runcard: an optuna search over runcard keys."""
+"""The ``hyperopt:`` section of a runcard: an optuna search over runcard keys (run by ``mlhep.hyperopt``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
-from mlhep.config import option
+from mlhep.config import InvalidOptions, option
 from mlhep.engine.config import MAX_REPLICAS
 
 
@@ -37,5 +37,5 @@ class HyperoptConfig:
 
     def __post_init__(self):
         if self.batch * self.replicas_per_trial > MAX_REPLICAS:    # they train as one program
-            raise ValueError(f"batch x replicas_per_trial = {self.batch * self.replicas_per_trial} replicas would "
+            raise InvalidOptions(f"batch x replicas_per_trial = {self.batch * self.replicas_per_trial} replicas would "
                              f"train at once (at most {MAX_REPLICAS}): lower batch or replicas_per_trial")

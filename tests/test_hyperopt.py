@@ -6,7 +6,7 @@ import numpy as np
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parent))
 from engine.test_replicas import Quadratic, engine  # noqa: E402
 from mlhep.engine import train
 from mlhep.engine.config import OptimizerConfig

@@ -20,8 +20,6 @@ directly; :func:`mlhep.physics.evolution.eko_theory` turns it into an eko card. 
 """
 from __future__ import annotations
 
-from mlhep.physics.evolution import EVOLUTION_METHODS, card_hash, eko_theory  # noqa: F401  (re-exported)
-
 ORDERS = {"LO": 0, "NLO": 1, "NNLO": 2}
 
 _BASE = {
@@ -44,5 +42,7 @@ def theory_card(order: str = "NLO") -> dict:
     card["PTO"] = ORDERS[order]
     card["FNS"] = "ZM-VFNS"
     card["ID"] = f"mlhep-nnpdf40pch-{order}"
+    # The comment names the module's former home: it is part of the card, so of card_hash, which names the
+    # FK tables and eko operators of the theory bundle; changing it would orphan every bundled file.
     card["Comments"] = f"{order} perturbative-charm NNPDF4.0-like theory, see mlhep.tasks.pdf.theorycard"
     return card

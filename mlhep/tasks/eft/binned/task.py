@@ -1,0 +1,34 @@
+"""The binned mode of eft-fit as a task object: SMEFiT-style global fit of the ``binned:`` runcard section.
+
+Its replicas are minimised by damped Newton (or the engine) inside ``run``, not built from a gradient
+``trainable``: ``mlhep hyperopt`` refuses it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlhep.task import Outputs, Task
+
+from .config import BinnedConfig
+from .plots import plot_binned
+from .problem import BinnedProblem
+from .report import report_binned
+from .run import run_binned
+from .setup import setup_fit
+
+
+class BinnedEftTask(Task):
+    name = "eft-fit"
+    description = "eft-fit mode: binned, a SMEFiT-style global fit to binned measurements"
+    Config = BinnedConfig
+
+    def setup(self, config: BinnedConfig, ctx) -> BinnedProblem:
+        return setup_fit(config, ctx)
+
+    def run(self, config: BinnedConfig, ctx) -> Outputs:
+        return run_binned(config, ctx)
+
+    def report(self, results) -> str:
+        return report_binned(results)
+
+    def plot(self, results, outdir: Path) -> list[Path]:
+        return plot_binned(results, outdir)
