@@ -13,6 +13,7 @@ import click
 
 from mlhep.errors import Interrupted, MlhepError
 from mlhep.paths import DEFAULT_RUNCARD, embedded_runcards
+from mlhep.runtime import use_precision
 
 
 def _runcard_path(runcard: str | None, example: str | None) -> Path:
@@ -103,6 +104,7 @@ def hyperopt_command(runcard, trials, output, quiet):
     from mlhep.io.output import check_output
     from mlhep.task import RunContext
     card, task = load(Path(runcard))
+    use_precision(task.variant(card.config)[1].precision)
     hyperopt.check_runcard(card, task)
     hcfg = card.hyperopt
     if trials is not None:
@@ -162,6 +164,8 @@ def examples_command(name):
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes (``MlhepError``, click usage errors) become one-line messages with their exit
     code (see the module docstring), never tracebacks; any other exception is a bug and keeps its traceback."""
+    from mlhep.runtime import configure_process
+    configure_process()
     try:
         cli.main(args=argv, prog_name="mlhep", standalone_mode=False)
         return 0

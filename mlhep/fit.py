@@ -15,6 +15,7 @@ from mlhep.io import provenance, results
 from mlhep.io.output import OutputLock, check_output, remove_stale_temporaries
 from mlhep.registry import broken_tasks, load_tasks
 from mlhep.runcard import RunCard, load_runcard, to_plain
+from mlhep.runtime import use_precision
 from mlhep.task import Outputs, RunContext, TrainResult
 
 
@@ -94,8 +95,9 @@ def fit(runcard_path: Path, output: Path | None = None, replicas: str | None = N
     if replicas is not None:
         replica_spec_ids(replicas)
     runcard, task = load(runcard_path)
+    use_precision(task.variant(runcard.config)[1].precision)
     if batch is not None:
-        runcard.engine.batch = batch
+        runcard.engine = runcard.engine.with_batch(batch)
     ids = parse_replicas(replicas, runcard.replicas, runcard)
     out = Path(output) if output else default_output(runcard, ids, replicas is not None)
     stages = Stages(runcard, ids, out, quiet)
@@ -110,7 +112,8 @@ def fit(runcard_path: Path, output: Path | None = None, replicas: str | None = N
 def _fit_and_write(runcard: RunCard, task, ids: np.ndarray, out: Path, stages: Stages, quiet: bool,
                    started: str, t0: float) -> Path:
     ctx = RunContext(runcard_path=Path(runcard.path), seed=runcard.seed, replica_ids=ids, fail=runcard.fail,
-                     train=stages.train, quiet=quiet, workdir=out.parent if str(out.parent) else Path("."))
+                     train=stages.train, quiet=quiet, workdir=out.parent if str(out.parent) else Path("."),
+                     engine=runcard.engine)
     _say(quiet, f"mlhep fit: task {runcard.task}, replicas {_ids_text(ids)}, seed {runcard.seed}, "
                 f"{'batched' if runcard.engine.batch else 'one by one'}")
     outputs: Outputs = task.run(runcard.config, ctx)
@@ -143,7 +146,8 @@ def _replica_arrays(outputs: Outputs, trained: dict[str, TrainResult], ids: np.n
         arrays |= {f"train/{group}{k}": getattr(tr, k) for k in
                    ("best_epoch", "best_valid", "stopped", "history_train", "history_valid", "failed", "failed_epoch",
                     "failure")}
-        arrays |= {f"params/{group}{k.lstrip('/')}": v for k, v in flatten(tr.params, "").items()}
+        # a bare array of parameters has an empty key path: stored as params/value
+        arrays |= {f"params/{group}{k.lstrip('/') or 'value'}": v for k, v in flatten(tr.params, "").items()}
     if trained:
         return arrays
     if arrays:

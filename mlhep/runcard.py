@@ -157,11 +157,48 @@ def load_runcard_text(text: str, path: str | Path, tasks: Mapping[str, Any]) -> 
     if set(own) & set(COMMON_KEYS):
         raise TypeError(f"{config_cls.__qualname__} redefines common runcard keys {set(own) & set(COMMON_KEYS)}")
     common = _to_dataclass(CommonConfig, root, "", ctx, others=own)
+    engine = _with_stages(common.engine, root.get("engine"), tasks[name], ctx)
     config = _to_dataclass(config_cls, root, "", ctx, others=COMMON_KEYS)
     return RunCard(path=path, text=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
                    task=name, seed=common.seed, replicas=common.replicas, description=common.description,
-                   output=common.output, engine=common.engine, config=config, hyperopt=common.hyperopt,
+                   output=common.output, engine=engine, config=config, hyperopt=common.hyperopt,
                    locate=ctx.locate)
+
+
+def _with_stages(engine: EngineConfig, node: Any, task: Any, ctx: LoadContext) -> EngineConfig:
+    """``engine`` with ``engine.stages.<name>`` validated into full settings: that stage's keys over the
+    ``engine:`` defaults. Stage names must be stages the task declares (``Task.stages``)."""
+    raw = node.get("stages") if isinstance(node, Mapping) else None
+    if not raw:
+        return engine
+    declared = tuple(getattr(task, "stages", ()))
+    if not isinstance(raw, Mapping):
+        raise ctx.error("engine.stages", f"must be a mapping of stage names to engine settings (got {_show(raw)})",
+                        at="value")
+    defaults = {key: value for key, value in node.items() if key != "stages"}
+    stages = {}
+    for stage, settings in raw.items():
+        path = f"engine.stages.{stage}"
+        if stage not in declared:
+            valid = (f"valid stages of task '{task.name}': {', '.join(declared)}" if declared else
+                     f"task '{task.name}' trains in one stage: set its engine keys directly under engine:")
+            raise ctx.error(path, f"unknown stage '{stage}' ({_did_you_mean(str(stage), declared)}{valid})",
+                            at="key")
+        if isinstance(settings, Mapping) and "stages" in settings:
+            raise ctx.error(f"{path}.stages", "stages cannot be nested", at="key")
+        stages[stage] = _to_dataclass(EngineConfig, _merged(defaults, settings), path, ctx)
+    return dataclasses.replace(engine, stages=stages)
+
+
+def _merged(defaults: Mapping, overrides: Any) -> Any:
+    """``defaults`` with the keys of the mapping ``overrides`` replaced (nested mappings merged key by key)."""
+    if not isinstance(overrides, Mapping):
+        return overrides            # not a mapping: _to_dataclass reports it at the stage's key
+    merged = dict(defaults)
+    for key, value in overrides.items():
+        old = merged.get(key)
+        merged[key] = _merged(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+    return merged
 
 
 def to_dataclass(cls: type, node: Any, key_path: str = "", ctx: LoadContext | None = None) -> Any:

@@ -36,9 +36,9 @@ class Trainable(Protocol):
 
     A full-batch trainable (a chi2 over correlated data) gives ``train_loss`` and ``validation``; the engine
     takes one step per epoch. A minibatch trainable gives ``weights`` and ``example_losses`` instead (see
-    ``MinibatchTrainable``). Optional methods: ``shared()`` (default: no shared data), ``step(cfg,
-    steps_per_epoch)`` (an update rule of its own, ``mlhep.engine.step``; default: gradient descent with
-    ``engine.optimizer``), ``training_points(data)`` (the engine refuses replicas with none).
+    ``MinibatchTrainable``). Optional methods: ``shared()`` (default: no shared data), ``step(cfg)`` (an update
+    rule of its own, ``mlhep.engine.step``; default: gradient descent with ``engine.optimizer``),
+    ``training_points(data)`` (the engine refuses replicas with none).
     """
 
     def init(self, key: jax.Array, shared: Any) -> Any:
@@ -103,6 +103,7 @@ class TrainResult:
     failure: np.ndarray | None = None       # (R,) str: why it failed, "" if it did not
     data_keys: Any = None                   # (R, 2) the keys ``replica_data`` got: tasks recreate a replica's data
     model_state: Any = None                 # pytree of (R, ...) model state kept with the best parameters
+    step_state: Any = None                  # the update rule's final state (R, ...) (e.g. Newton's iterations)
     stage: str = ""                         # the stage's name ("" for a single-stage fit)
 
     def __post_init__(self):
@@ -129,6 +130,8 @@ class Task:
     name: ClassVar[str]
     description: ClassVar[str]
     Config: ClassVar[type]           # dataclass: the task's own runcard sections (all but the common keys)
+    stages: ClassVar[tuple[str, ...]] = ()   # names of the training stages, in order (none: one stage)
+    precision: ClassVar[str] = "float64"     # "float32" for network classifiers without a correlated chi2
 
     def setup(self, config: Any, ctx: "RunContext") -> Any:
         """Load data and theory into arrays; raise ``ctx.fail(key, why)`` on bad input."""
@@ -179,6 +182,7 @@ class RunContext:
     train: Callable[..., TrainResult]          # train(trainable, stage=None): see Task's docstring
     quiet: bool = False
     workdir: Path = Path(".")                  # where extra files (e.g. LHAPDF grids) go
+    engine: Any = None                         # the runcard's engine settings (mlhep.engine.config.EngineConfig)
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the runcard (``~`` and ``$VARS`` expanded), relative to the runcard's folder."""

@@ -1,12 +1,18 @@
 """Shared fixtures: where the real data live, and small helpers to run the CLI in-process."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-import mlhep  # noqa: F401  (enables float64 in jax before any test builds arrays)
-from mlhep.paths import shared_data_dir
+os.environ.setdefault("MLHEP_CPU_DEVICES", "1")   # tests compare numbers across modes: one device unless told
+
+from mlhep.paths import shared_data_dir  # noqa: E402
+from mlhep.runtime import configure_process, use_precision  # noqa: E402
+
+configure_process()          # what the mlhep command does first: the compilation cache, the device count
+use_precision("float64")     # the tasks' precision, set before any test builds arrays
 
 REPO = Path(__file__).resolve().parents[1]
 

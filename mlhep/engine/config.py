@@ -1,6 +1,7 @@
 """The ``engine:`` section of a runcard: how the replica ensemble trains."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
@@ -63,9 +64,9 @@ class EngineConfig:
                         ge=1, le=MAX_CHUNK)
     batch: bool = option(True, "train all replicas as one vmapped program (false: one by one, same results)")
     block_size: Optional[int] = option(
-        None, "with batch: train the replicas in consecutive blocks of this many, each block one run of the same "
-              "vmapped program (none: all replicas in one block). On a CPU a block whose per-replica data fit in "
-              "the caches can be faster (see benchmarks/pdf.md); on a GPU leave it unset", ge=1, le=MAX_REPLICAS)
+        None, "with batch: at most this many replicas train at once; when one stops, the next replica takes its "
+              "row, so the batch stays full (none: all replicas at once). On a CPU a batch of 8-16 per device "
+              "wastes less on replicas that wait for the slowest (see benchmarks/pdf.md)", ge=1, le=MAX_REPLICAS)
     optimizer: OptimizerConfig = option(OptimizerConfig(), "optimizer")
     stopping: StoppingConfig = option(StoppingConfig(), "early stopping")
     shard: bool = option(True, "shard the replica axis over all local devices when there are several")
@@ -77,4 +78,9 @@ class EngineConfig:
     def for_stage(self, name: str) -> "EngineConfig":
         """The settings of stage ``name`` ("" or a stage without its own entry: these)."""
         return self.stages.get(name, self) if name else self
+
+    def with_batch(self, batch: bool) -> "EngineConfig":
+        """These settings (and every stage's) with ``batch`` replaced (``mlhep fit --sequential``)."""
+        stages = {name: dataclasses.replace(cfg, batch=batch) for name, cfg in self.stages.items()}
+        return dataclasses.replace(self, batch=batch, stages=stages)
 

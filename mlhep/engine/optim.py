@@ -19,22 +19,22 @@ _RULES = {
 }
 
 
-def schedule(lr: float, cfg: ScheduleConfig, total_epochs: int, steps_per_epoch: int = 1) -> optax.Schedule | float:
-    """The learning rate as a function of the optimizer step; the runcard gives lengths in epochs."""
+def schedule(lr: float, cfg: ScheduleConfig, total_epochs: int) -> optax.Schedule | float:
+    """The learning rate as a function of the epoch (full batch: one optimizer step per epoch)."""
     if cfg.kind == "constant":
         return lr
     if cfg.kind == "exponential":
-        return optax.exponential_decay(lr, transition_steps=cfg.decay_epochs * steps_per_epoch,
+        return optax.exponential_decay(lr, transition_steps=cfg.decay_epochs,
                                        decay_rate=cfg.decay_rate)
     if cfg.kind == "cosine":
-        return optax.cosine_decay_schedule(lr, decay_steps=total_epochs * steps_per_epoch, alpha=cfg.end_fraction)
-    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps=cfg.warmup_epochs * steps_per_epoch,
-                                              decay_steps=total_epochs * steps_per_epoch,
+        return optax.cosine_decay_schedule(lr, decay_steps=total_epochs, alpha=cfg.end_fraction)
+    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps=cfg.warmup_epochs,
+                                              decay_steps=total_epochs,
                                               end_value=lr * cfg.end_fraction)
 
 
-def build_optimizer(cfg: OptimizerConfig, total_epochs: int, steps_per_epoch: int = 1,
-                    learning_rate=None, weight_decay=None) -> optax.GradientTransformation:
+def build_optimizer(cfg: OptimizerConfig, total_epochs: int, learning_rate=None,
+                    weight_decay=None) -> optax.GradientTransformation:
     """The optimizer of one replica (the engine vmaps its state over the replica axis). ``learning_rate`` and
     ``weight_decay`` override the runcard's values (arrays injected into the state, see ``engine.step``)."""
     lr = cfg.learning_rate if learning_rate is None else learning_rate
@@ -44,5 +44,5 @@ def build_optimizer(cfg: OptimizerConfig, total_epochs: int, steps_per_epoch: in
         parts.append(optax.clip_by_global_norm(cfg.clipnorm))
     if cfg.weight_decay and cfg.name != "adamw":
         parts.append(optax.add_decayed_weights(wd))
-    parts.append(_RULES[cfg.name](schedule(lr, cfg.schedule, total_epochs, steps_per_epoch), wd, cfg))
+    parts.append(_RULES[cfg.name](schedule(lr, cfg.schedule, total_epochs), wd, cfg))
     return optax.chain(*parts)

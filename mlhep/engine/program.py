@@ -30,6 +30,8 @@ class EngineState(NamedTuple):
     tracker: stopping.Tracker  # its best_params are (parameters, model state)
     train_loss: jax.Array    # () float64: the last epoch's training loss
     valid_loss: jax.Array    # () float64: the last validation loss
+    epoch: jax.Array         # () int: epochs this replica has run (replicas start at different times)
+    hyper: dict              # the replica's own injected hyperparameters (learning rate...) before schedules
 
 
 def replica_keys(seed: int, replica_ids: np.ndarray, stage: str | None = None) -> jax.Array:
@@ -90,11 +92,12 @@ class Program:
         self.compiled: set = set()     # argument signatures already compiled (to say "compiling...")
         self.counts = jax.jit(jax.vmap(self._counts))
 
-    def make_step(self, steps_per_epoch: int = 1) -> Step:
-        """The update rule: the trainable's own (``Trainable.step``) or gradient descent with the optimizer."""
+    def make_step(self) -> Step:
+        """The update rule: the trainable's own (``Trainable.step``) or gradient descent with the optimizer
+        (its schedule evaluated per epoch when the trainable takes several steps per epoch)."""
         if hasattr(self.trainable, "step"):
-            return self.trainable.step(self.cfg, steps_per_epoch)
-        return GradientStep(self.cfg.optimizer, self.cfg.epochs, steps_per_epoch, self.dtype)
+            return self.trainable.step(self.cfg)
+        return GradientStep(self.cfg.optimizer, self.cfg.epochs, self.dtype, per_epoch=self.minibatch)
 
     # -- initialisation ------------------------------------------------------------------------------------
     def _init(self, key: jax.Array, shared: Any) -> tuple[EngineState, Any]:
@@ -104,8 +107,9 @@ class Program:
         data = t.replica_data(data_key, shared)
         model_state = t.init_state(init_key, shared) if hasattr(t, "init_state") else ()
         nan = jnp.array(jnp.nan, dtype=jnp.float64)
-        state = EngineState(self.make_step().init(params), model_state, training_key(key),
-                            stopping.start((params, model_state)), nan, nan)
+        step = self.make_step().init(params)
+        state = EngineState(step, model_state, training_key(key), stopping.start((params, model_state)), nan, nan,
+                            jnp.array(0, dtype=int), dict(self.make_step().hyperparameters(step)))
         if not self.minibatch:   # the initial losses, shown before the first chunk ends
             loss = jnp.asarray(t.train_loss(params, shared, data, jnp.asarray(0)), dtype=jnp.float64)
             valid, _ = t.validation(params, shared, data)
@@ -131,15 +135,20 @@ class Program:
 
     # -- training --------------------------------------------------------------------------------------------
     def chunk(self, layout: Layout | None):
-        """The jitted ``chunk(state, shared, data, first_epoch) -> state`` for this epoch layout."""
+        """The jitted ``chunk(state, shared, data) -> state``: ``cfg.chunk`` epochs of every replica, each at
+        its own epoch count (a replica may have joined the batch later than the others)."""
         if layout not in self._chunks:
             epoch = self._full_batch_epoch() if layout is None else self._minibatch_epoch(layout)
-            every_replica = jax.vmap(epoch, in_axes=(0, None, 0, None))
-            length = self.cfg.chunk
 
-            def chunk(state, shared, data, first):
-                body = lambda s, n: (every_replica(s, shared, data, n), None)  # noqa: E731
-                return jax.lax.scan(body, state, first + jnp.arange(length))[0]
+            def one_replica(state: EngineState, shared: Any, data: Any) -> EngineState:
+                running = state.tracker.active
+                new = epoch(state, shared, data, state.epoch)
+                return new._replace(epoch=state.epoch + running.astype(state.epoch.dtype))
+            every_replica = jax.vmap(one_replica, in_axes=(0, None, 0))
+
+            def chunk(state, shared, data):
+                return jax.lax.scan(lambda s, _: (every_replica(s, shared, data), None), state, None,
+                                    length=self.cfg.chunk)[0]
             self._chunks[layout] = jax.jit(chunk, donate_argnums=0)
         return self._chunks[layout]
 
@@ -156,6 +165,9 @@ class Program:
             updated, loss, (valid, ok) = step.update(state.step, objective)
             tracker = stopping.update(state.tracker, (state.step.params, state.model_state), loss, valid, ok, n,
                                        **stop, due=(n % self.cfg.validate_every) == 0)
+            if hasattr(step, "finished"):   # an update rule that knows it has converged (Newton) stops the replica
+                done = tracker.active & step.finished(state.step)
+                tracker = tracker._replace(active=tracker.active & ~done, stopped=tracker.stopped | done)
             return state._replace(
                 step=_tree_where(tracker.active, updated, state.step), tracker=tracker,
                 train_loss=jnp.where(running, loss, state.train_loss),
@@ -163,7 +175,7 @@ class Program:
         return epoch
 
     def _minibatch_epoch(self, layout: Layout):
-        t, step, stop = self.trainable, self.make_step(layout.steps), self.stop
+        t, step, stop = self.trainable, self.make_step(), self.stop
         stateful = hasattr(t, "init_state")
 
         def losses(params, shared, data, rows, info: StepInfo):
@@ -208,7 +220,8 @@ class Program:
                         total + jnp.where(has, loss * norm, 0.0), weight_sum + norm), None
 
             zero = jnp.zeros((), jnp.float64)
-            carry = (state.step, state.model_state, zero, zero)
+            start = step.at_epoch(state.step, state.hyper, n) if hasattr(step, "at_epoch") else state.step
+            carry = (start, state.model_state, zero, zero)
             (after, model_state, total, weight_sum), _ = jax.lax.scan(
                 one_step, carry, (rows, w, jnp.arange(layout.steps)))
             loss = total / jnp.maximum(weight_sum, 1e-300)

@@ -74,9 +74,8 @@ def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineC
     if learning_rates is not None:
         hyper["learning_rate"] = learning_rates
     hyper = {name: np.asarray(values, dtype=float) for name, values in hyper.items()}
-    size = (cfg.block_size or len(ids)) if cfg.batch else 1
-    blocks = [(ids[i:i + size], {k: v[i:i + size] for k, v in hyper.items()}) for i in range(0, len(ids), size)]
-    run = _Run(program, seed, cfg, checkpoint, _progress_bar(progress, cfg.epochs * len(blocks)), stage)
+    blocks = [(ids, hyper)]   # one block: the batch is refilled as replicas stop (engine.block_size wide)
+    run = _Run(program, seed, cfg, checkpoint, _progress_bar(progress, cfg.epochs * len(ids)), stage)
     start_time = time.perf_counter()
     with deferred_signals() as run.signals:
         try:
@@ -110,7 +109,7 @@ class _Run:
         self.stage = stage
         self.finished: list[dict] = []
         self.signals = Signals()
-        self.n_devices = sharding.replica_devices(cfg.shard)
+        self.n_devices = sharding.replica_devices(cfg.shard and cfg.batch)   # one by one: one replica, one device
         self.shared = sharding.replicate(shared_data(program.trainable), self.n_devices)
         self.compile_start: float | None = None   # when the compilation being reported began
 
@@ -126,7 +125,8 @@ class _Run:
         if hyper:
             step = self.program.make_step()
             values = {k: np.concatenate([v, np.repeat(v[-1:], extra)]) for k, v in hyper.items()}
-            state = state._replace(step=step.set_hyperparameters(state.step, values))
+            stepped = step.set_hyperparameters(state.step, values)
+            state = state._replace(step=stepped, hyper=dict(step.hyperparameters(stepped)))
         state, data = sharding.shard((state, data), self.n_devices)
         return state, data, self.program.layout(counts)
 
@@ -139,23 +139,25 @@ class _Run:
                             "fraction, or keep more data points)")
 
     def restore_finished(self, blocks: list[np.ndarray], arrays: dict, meta: dict) -> None:
-        like_params, like_model_state = self._start(blocks[0])[0].tracker.best_params
+        like = self._start(blocks[0])[0]
+        like_params, like_model_state = like.tracker.best_params
         with self._broken_checkpoint():
             for k, epochs in enumerate(meta["finished_epochs"]):
                 block = {f: arrays[f"finished{k}/{f}"] for f in _BLOCK_FIELDS}
                 block["params"] = unflatten(like_params, arrays, f"finished{k}/params", check_shapes=False)
                 block["model_state"] = unflatten(like_model_state, arrays, f"finished{k}/model_state",
                                                  check_shapes=False)
+                block["step_state"] = unflatten(like.step, arrays, f"finished{k}/step_state", check_shapes=False)
                 block["epochs"] = epochs
                 self.finished.append(block)
-                self.bar.update(self.cfg.epochs)
 
-    def _resume_block(self, full: EngineState, members: np.ndarray, saved: tuple):
-        """(state, batch members, epoch, history) of a block interrupted mid-way, from its checkpoint."""
+    def _resume_block(self, full: EngineState, saved: tuple):
+        """(state, batch members, chunks run, histories) of a block interrupted mid-way, from its checkpoint."""
         arrays, meta = saved
         with self._broken_checkpoint():
             full = unflatten(full, arrays, "state")
-            return full, arrays.get("running/members", members), meta["epoch"], list(arrays["running/history"])
+            return (full, arrays["running/members"], meta["epoch"],
+                    _histories_from(arrays["running/history"], arrays["running/history_length"]))
 
     @contextmanager
     def _broken_checkpoint(self):
@@ -165,12 +167,21 @@ class _Run:
         except KeyError as missing:
             raise self.checkpoint.damaged(f"it has no entry {missing.args[0]}") from None
 
-    def train_block(self, block: tuple[np.ndarray, dict], saved: tuple | None) -> dict:
-        """Train one block of replicas to the end; returns its finished record (best parameters, history...).
+    def width(self, rows: int) -> int:
+        """How many replicas train at once: ``engine.block_size`` (all by default; one with ``batch: false``),
+        a multiple of the device count."""
+        wanted = (self.cfg.block_size or rows) if self.cfg.batch else 1
+        return min(rows, sharding.padded_count(wanted, self.n_devices))
 
-        Once at most half of the batch is still active, the active replicas are repacked into a smaller batch
-        (one new compilation per size): stopped replicas are frozen, but in the batch they still cost a full
-        epoch each. ``full`` keeps every replica of the block, the batch holds rows ``members`` of it.
+    def train_block(self, block: tuple[np.ndarray, dict], saved: tuple | None) -> dict:
+        """Train a block of replicas to the end; returns its finished record (best parameters, history...).
+
+        ``full`` holds every replica of the block; the batch holds its rows ``members``, at most ``width`` of
+        them. Between chunks a replica that has stopped leaves the batch and the next replica that has not
+        started takes its row, so the batch stays full until the last replicas run; then, once at most half of
+        the batch is still active, the batch is repacked smaller (one compilation per size): stopped replicas
+        are frozen, but in the batch they would still cost a full epoch each. Each replica counts its own
+        epochs, so its result does not depend on when it joined the batch.
         """
         cfg, program = self.cfg, self.program
         self.stop_if_interrupted()
@@ -180,58 +191,64 @@ class _Run:
         full, data, layout = self._start(block)
         program.compiled.add(("init", rows))
         chunk = program.chunk(layout)
-        members, epoch, history, last_save = np.arange(len(full.train_loss)), 0, [], time.monotonic()
-        if saved is not None and saved[1]["epoch"] > 0:
-            full, members, epoch, history = self._resume_block(full, members, saved)
-            self.bar.update(epoch)
         n = len(block[0])   # rows from n on only pad the batch for the devices
-        saved_epoch, failed = epoch, set(np.flatnonzero(np.asarray(full.tracker.failure)[:n]))
+        members, chunks, histories = np.arange(self.width(rows)), 0, [[] for _ in range(n)]
+        if saved is not None and saved[1]["epoch"] > 0:
+            full, members, chunks, histories = self._resume_block(full, saved)
+        last_save, saved_chunks = time.monotonic(), chunks
+        failed = set(np.flatnonzero(np.asarray(full.tracker.failure)[:n]))
+        self.bar.update(int(np.sum(np.asarray(full.epoch)[:n])))
         state, batch_data = self._gather(full, data, members)
-        while epoch < cfg.epochs and np.asarray(state.tracker.active)[members < n].any():
-            self._compile(chunk, state, batch_data, epoch)
-            self.stop_if_interrupted(epoch, (full, history, members) if epoch > saved_epoch else None)
-            state = chunk(state, self.shared, batch_data, jnp.asarray(epoch))
-            epoch += cfg.chunk
+        while np.asarray(full.tracker.active)[:n].any():
+            self._compile(chunk, state, batch_data)
+            unsaved = (full, histories, members, chunks) if chunks > saved_chunks else None
+            self.stop_if_interrupted(unsaved)
+            running = np.asarray(state.tracker.active)
+            before = np.asarray(state.epoch)
+            state = chunk(state, self.shared, batch_data)
+            chunks += 1
             full = _scatter(full, state, members)
-            history.append(np.stack([np.asarray(full.train_loss)[:n], np.asarray(full.valid_loss)[:n]]))
+            _record(histories, members, running, full, n)
             failed |= self._report_new_failures(block[0], full.tracker, failed)
-            active = np.asarray(state.tracker.active) & (members < n)
-            self.bar.update(cfg.chunk - max(0, epoch - cfg.epochs))
-            self.bar.set_postfix(active=int(active.sum()),
+            self.bar.update(int(np.sum((np.asarray(state.epoch) - before)[members < n])))
+            active = np.flatnonzero(np.asarray(full.tracker.active)[:n])
+            self.bar.set_postfix(active=len(active),
                                  best_valid=f"{float(np.median(np.asarray(full.tracker.best_valid)[:n])):.4g}")
-            size = sharding.padded_count(int(active.sum()), self.n_devices)
-            if 0 < size <= len(members) // 2:
-                # the active replicas first, then (frozen) stopped ones as padding for the devices
-                members = np.sort(np.concatenate([members[active], members[~active][:size - active.sum()]]))
+            chosen = _next_members(members, active, self.width(rows), rows, self.n_devices)
+            if not np.array_equal(chosen, members):
+                members = chosen
                 state, batch_data = self._gather(full, data, members)
             due = time.monotonic() - last_save >= cfg.checkpoint_seconds
-            if self.checkpoint is not None and (self.signals or due) and epoch < cfg.epochs:
-                self._save_running(full, history, members, epoch)
-                last_save, saved_epoch = time.monotonic(), epoch
-            if epoch < cfg.epochs:   # else the block is complete: it is saved below as finished
-                self.stop_if_interrupted(epoch, (full, history, members) if epoch > saved_epoch else None)
+            more = len(active) > 0
+            if self.checkpoint is not None and (self.signals or due) and more:
+                self._save_running(full, histories, members, chunks)
+                last_save, saved_chunks = time.monotonic(), chunks
+            if more:   # else the block is complete: it is saved below as finished
+                self.stop_if_interrupted((full, histories, members, chunks) if chunks > saved_chunks else None)
         self._compiled()
         tracker = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], full.tracker)
         params, model_state = tracker.best_params
-        result = dict(ids=block[0], params=params, model_state=model_state, best_epoch=tracker.best_epoch,
-                      best_valid=tracker.best_valid, stopped=tracker.stopped, epochs=epoch,
-                      failure=tracker.failure, failed_epoch=tracker.failed_epoch,
-                      history=np.stack(history, axis=-1) if history else np.zeros((2, n, 0)))
+        step_state = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], full.step)
+        result = dict(ids=block[0], params=params, model_state=model_state, step_state=step_state,
+                      best_epoch=tracker.best_epoch, best_valid=tracker.best_valid, stopped=tracker.stopped,
+                      epochs=int(np.max(np.asarray(full.epoch)[:n])), failure=tracker.failure,
+                      failed_epoch=tracker.failed_epoch, history=_history_array(histories))
         if self.checkpoint is not None:
             self.finished.append(result)
             self._save({}, 0)
             self.finished.pop()
         return result
 
-    def stop_if_interrupted(self, epoch: int = 0, unsaved: tuple | None = None) -> None:
-        """After SIGINT/SIGTERM: save the progress not yet in the checkpoint (``unsaved`` = (state, history,
-        batch members) of the running block at ``epoch``), then raise ``Interrupted``."""
+    def stop_if_interrupted(self, unsaved: tuple | None = None) -> None:
+        """After SIGINT/SIGTERM: save the progress not yet in the checkpoint (``unsaved`` = (state, histories,
+        batch members, chunks run) of the running block), then raise ``Interrupted``."""
         if not self.signals:
             return
         if unsaved is not None and self.checkpoint is not None:
-            self._save_running(*unsaved, epoch)
+            self._save_running(*unsaved)
         self.signals.stopping = True
-        raise Interrupted(f"interrupted{f' at epoch {epoch}' if epoch else ''}; {self.checkpoint_note()}")
+        where = f" at epoch {int(np.max(np.asarray(unsaved[0].epoch)))}" if unsaved is not None else ""
+        raise Interrupted(f"interrupted{where}; {self.checkpoint_note()}")
 
     def checkpoint_note(self) -> str:
         if self.checkpoint is None:
@@ -240,12 +257,12 @@ class _Run:
             return "no checkpoint written (training had not begun)"
         return f"checkpoint: {self.checkpoint.path}"
 
-    def _compile(self, chunk, state: EngineState, data: Any, epoch: int) -> None:
+    def _compile(self, chunk, state: EngineState, data: Any) -> None:
         """Compile the chunk for this batch shape ahead of the call, saying so: the first chunk of a run can
         take long to compile, and a silent pause looks like a hang. The call then reuses the executable."""
         if self.bar.disable:
             return
-        args = (state, self.shared, data, jnp.asarray(epoch))
+        args = (state, self.shared, data)
         signature = tuple((jax.typeof(leaf), getattr(leaf, "sharding", None))
                           for leaf in jax.tree_util.tree_leaves(args))
         if signature not in self.program.compiled:
@@ -287,9 +304,10 @@ class _Run:
             full, data = _take_rows((full, data), jnp.asarray(members))
         return sharding.shard((full, data), self.n_devices)
 
-    def _save_running(self, full: EngineState, history: list, members: np.ndarray, epoch: int) -> None:
-        self._save(flatten(full, "state") | {"running/history": np.stack(history), "running/members": members},
-                   epoch)
+    def _save_running(self, full: EngineState, histories: list, members: np.ndarray, chunks: int) -> None:
+        history, length = _padded(histories)
+        self._save(flatten(full, "state") | {"running/history": history, "running/history_length": length,
+                                             "running/members": members}, chunks)
 
     def _save(self, running: dict, epoch: int) -> None:
         arrays = dict(running)
@@ -297,7 +315,59 @@ class _Run:
             arrays |= {f"finished{k}/{f}": np.asarray(block[f]) for f in _BLOCK_FIELDS}
             arrays |= flatten(block["params"], f"finished{k}/params")
             arrays |= flatten(block["model_state"], f"finished{k}/model_state")
+            arrays |= flatten(block["step_state"], f"finished{k}/step_state")
         self.checkpoint.save(arrays, {"epoch": epoch, "finished_epochs": [b["epochs"] for b in self.finished]})
+
+
+def _next_members(members: np.ndarray, active: np.ndarray, width: int, rows: int, n_devices: int) -> np.ndarray:
+    """The batch rows for the next chunk: the first active rows (the replicas already training come first,
+    since replicas start in row order), as many as the batch holds, padded with frozen rows to keep its shape.
+    The batch keeps its size while it can be filled, and is repacked smaller (a new compilation) once at most
+    half of it would be active."""
+    size = len(members)
+    wanted = sharding.padded_count(min(len(active), width), n_devices)
+    if 0 < wanted <= size // 2:
+        size = wanted
+    elif np.isin(active[:size], members).all():
+        return members                  # nobody waits for a row: keep the batch as it is (no copy)
+    chosen = active[:size]
+    spare = np.concatenate([np.setdiff1d(members, chosen), np.setdiff1d(np.arange(rows), np.union1d(members, chosen))])
+    return np.sort(np.concatenate([chosen, spare[:size - len(chosen)]]))
+
+
+def _record(histories: list, members: np.ndarray, running: np.ndarray, full: EngineState, n: int) -> None:
+    """Append (training, validation loss) to the history of each replica that trained in this chunk."""
+    train, valid = np.asarray(full.train_loss), np.asarray(full.valid_loss)
+    for row, ran in zip(members, running):
+        if ran and row < n:
+            histories[row].append((train[row], valid[row]))
+
+
+def _history_array(histories: list) -> np.ndarray:
+    """(2, R, chunks) losses at the end of each replica's own chunks; a replica that stopped earlier keeps its
+    last values."""
+    length = max((len(h) for h in histories), default=0)
+    out = np.zeros((2, len(histories), length))
+    for row, h in enumerate(histories):
+        if h:
+            values = np.asarray(h).T
+            out[:, row, :len(h)] = values
+            out[:, row, len(h):] = values[:, -1:]
+    return out
+
+
+def _padded(histories: list) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged histories as a (R, L, 2) array (NaN-padded) and their lengths, for the checkpoint."""
+    length = np.array([len(h) for h in histories])
+    out = np.full((len(histories), max(length.max(initial=0), 1), 2), np.nan)
+    for row, h in enumerate(histories):
+        if h:
+            out[row, :len(h)] = h
+    return out, length
+
+
+def _histories_from(array: np.ndarray, length: np.ndarray) -> list:
+    return [[tuple(pair) for pair in array[row, :count]] for row, count in enumerate(length)]
 
 
 def _scatter(full: EngineState, batch: EngineState, members: np.ndarray) -> EngineState:
@@ -332,7 +402,7 @@ def _collect(finished: list[dict], wall: float) -> TrainResult:
         epochs_run=max(f["epochs"] for f in finished), wall_seconds=wall,
         failed=failure != stopping.NOT_FAILED, failed_epoch=cat("failed_epoch"),
         failure=np.array([stopping.FAILURE_REASONS[code] for code in failure], dtype=str),
-        model_state=stack("model_state"))
+        model_state=stack("model_state"), step_state=stack("step_state"))
 
 
 def _blank(params: Any, rows: np.ndarray) -> Any:
@@ -387,5 +457,5 @@ def _progress_bar(enabled: bool, total: int):
     from tqdm import tqdm
     # In a batch job's log (no terminal) a line every 30 s instead of a redrawn bar.
     interval = 0.1 if sys.stderr.isatty() else 30.0
-    return tqdm(total=total, disable=not enabled, unit="epoch", dynamic_ncols=True, mininterval=interval,
+    return tqdm(total=total, disable=not enabled, unit="replica-epoch", dynamic_ncols=True, mininterval=interval,
                 leave=False)

@@ -57,15 +57,16 @@ class Stages:
             stage = path.name[len(self.output.name):-len(".ckpt.npz")].lstrip(".")
             self.checkpoint(stage).load()   # damaged, foreign or of another runcard: an error naming the file
 
-    def train(self, trainable: Trainable, stage: str | None = None) -> TrainResult:
-        """Train one stage (``ctx.train``): all replicas of this run as one program."""
+    def train(self, trainable: Trainable, stage: str | None = None, engine=None) -> TrainResult:
+        """Train one stage (``ctx.train``): all replicas of this run as one program. ``engine`` replaces the
+        runcard's settings for a stage whose update rule has its own (e.g. Newton: epochs = iterations)."""
         name = stage or ""
         if name and not STAGE_NAME.fullmatch(name):
             raise ValueError(f"stage name {stage!r}: use lower-case letters, digits, '_' and '-'")
         if name in self.results or (name == "" and self.results) or ("" in self.results):
             # a programming error of the task: a second call would silently share the first's checkpoint
             raise RuntimeError(f"ctx.train called twice for stage {stage!r}: give every stage its own name")
-        cfg = self.runcard.engine.for_stage(name)
+        cfg = engine or self.runcard.engine.for_stage(name)
         result = train(trainable, self.ids, self.runcard.seed, cfg, progress=not self.quiet,
                        checkpoint=self.checkpoint(name), stage=stage)
         self.results[name] = result

@@ -12,14 +12,15 @@ optax ``inject_hyperparams`` style, so trials that differ in them share one comp
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from mlhep.engine.config import OptimizerConfig
-from mlhep.engine.optim import build_optimizer
+from mlhep.engine.config import OptimizerConfig, ScheduleConfig
+from mlhep.engine.optim import build_optimizer, schedule
 
 Objective = Callable[[Any], tuple[jax.Array, Any]]
 
@@ -47,11 +48,17 @@ class Step(Protocol):
 class GradientStep:
     """Gradient descent with the runcard's optax optimizer (``engine.optimizer``); one update per step."""
 
-    def __init__(self, cfg: OptimizerConfig, epochs: int, steps_per_epoch: int = 1, dtype: Any = None):
-        """``epochs`` and ``steps_per_epoch`` set the schedules (given in epochs); ``dtype`` is that of the
-        parameters, so that float32 parameters stay float32 under an injected float64 learning rate."""
+    def __init__(self, cfg: OptimizerConfig, epochs: int, dtype: Any = None, per_epoch: bool = False):
+        """``epochs`` sets the length of the schedule; ``dtype`` is that of the parameters, so that float32
+        parameters stay float32 under an injected float64 learning rate. With ``per_epoch`` (minibatch
+        training) the schedule is evaluated once per epoch (``at_epoch``), not per step: a replica's learning
+        rate then never depends on how many minibatches it or the replicas beside it have per epoch."""
+        self.factor = schedule(1.0, cfg.schedule, epochs) if per_epoch else None
+        if per_epoch:
+            cfg = dataclasses.replace(cfg, schedule=ScheduleConfig())
+
         def build(learning_rate, weight_decay=None):   # inject_hyperparams reads the names of the arguments
-            return build_optimizer(cfg, epochs, steps_per_epoch, learning_rate, weight_decay)
+            return build_optimizer(cfg, epochs, learning_rate=learning_rate, weight_decay=weight_decay)
         self.optimizer = optax.inject_hyperparams(build, hyperparam_dtype=dtype)(**injected_defaults(cfg))
 
     def init(self, params: Any) -> StepState:
@@ -61,6 +68,13 @@ class GradientStep:
         (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         return StepState(optax.apply_updates(state.params, updates), opt_state), loss, aux
+
+    def at_epoch(self, state: StepState, base: dict[str, jax.Array], epoch: jax.Array) -> StepState:
+        """The learning rate of ``epoch``: the replica's own (``base``) times the schedule's factor."""
+        if self.factor is None or not callable(self.factor):
+            return state
+        rate = base["learning_rate"] * self.factor(epoch)
+        return self.set_hyperparameters(state, {"learning_rate": rate})
 
     @staticmethod
     def hyperparameters(state: StepState) -> dict[str, jax.Array]:

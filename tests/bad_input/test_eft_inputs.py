@@ -383,22 +383,33 @@ def test_good_cards_pass_check(tmp_path, run_cli):
 # ---------------------------------------------------------------------------------------------------------
 # Fits that end non-finite: an error, or (single replicas) an explicit failure in the log, file and report.
 
-def poisoned_solver(rows):
-    """make_replica_solver whose results in ``rows`` (0: the central data, r + 1: replica r) are NaN."""
-    original = binned_run.make_replica_solver
+def poison(monkeypatch, rows):
+    """Make the minima NaN in ``rows`` (0: the central data's best fit, r + 1: replica r): the central fit's
+    solver, and the replicas' outcome of the engine's Newton step."""
+    from mlhep.tasks.eft.binned.fits import NewtonTrainable
+    original_solver, original_outcome = binned_run.make_replica_solver, NewtonTrainable.outcome
+    replicas = np.asarray([r - 1 for r in rows if r > 0], dtype=int)
 
     def make(problem, *args, **kwargs):
-        solve = original(problem, *args, **kwargs)
+        solve = original_solver(problem, *args, **kwargs)
 
         def poisoned(data, starts):
             result = solve(data, starts)
-            return result._replace(x=result.x.at[rows].set(jnp.nan), value=result.value.at[rows].set(jnp.nan))
+            if 0 not in rows:
+                return result
+            return result._replace(x=result.x.at[0].set(jnp.nan), value=result.value.at[0].set(jnp.nan))
         return poisoned
-    return make
+
+    def outcome(result):
+        out = original_outcome(result)
+        out["free"][replicas], out["chi2"][replicas] = np.nan, np.nan
+        return out
+    monkeypatch.setattr(binned_run, "make_replica_solver", make)
+    monkeypatch.setattr(NewtonTrainable, "outcome", staticmethod(outcome))
 
 
 def test_one_non_finite_replica_is_reported_and_excluded(tmp_path, run_cli, monkeypatch):
-    monkeypatch.setattr(binned_run, "make_replica_solver", poisoned_solver(np.array([2])))
+    poison(monkeypatch, [2])
     card = binned_card(tmp_path)
     code, _, err = run_cli("fit", card, "-o", tmp_path / "fit.h5", "--quiet")
     assert code == 0, err
@@ -411,11 +422,11 @@ def test_one_non_finite_replica_is_reported_and_excluded(tmp_path, run_cli, monk
 
 
 @pytest.mark.parametrize("rows, why", [
-    (np.array([1, 2, 3]), "every replica's minimum is non-finite (3 replicas)"),
-    (np.array([0]), "the best fit to the central data is not finite"),
+    ([1, 2, 3], "every replica's minimum is non-finite (3 replicas)"),
+    ([0], "the best fit to the central data is not finite"),
 ], ids=["every-replica", "central-best-fit"])
 def test_non_finite_fit_is_an_error(tmp_path, run_cli, monkeypatch, rows, why):
-    monkeypatch.setattr(binned_run, "make_replica_solver", poisoned_solver(rows))
+    poison(monkeypatch, rows)
     code, _, err = run_cli("fit", binned_card(tmp_path), "-o", tmp_path / "fit.h5", "--quiet")
     assert code == 4 and why in err, err
     assert not (tmp_path / "fit.h5").exists()

@@ -11,6 +11,7 @@ vmapped, jitted damped-Newton loop (``newton.minimise``), or through the mlhep e
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
@@ -20,7 +21,8 @@ import numpy as np
 from mlhep.engine.replicas import replica_data_keys
 from mlhep.stats.pseudodata import sample_replica
 
-from .newton import minimise
+from mlhep.engine.config import EngineConfig, StoppingConfig
+from mlhep.engine.newton import NewtonStep, best_start, minimise
 from .problem import BinnedProblem
 
 
@@ -142,3 +144,55 @@ class ReplicaTrainable:
 
     def validation(self, params, shared, data):
         return self._objective(jnp.clip(params, self._lower, self._upper), data), jnp.array(True)
+
+
+class NewtonTrainable:
+    """The replica fit through the engine with the damped Newton step (``mlhep.engine.newton.NewtonStep``):
+    each replica's chi2 on its whitened pseudo-data is minimised from every start, one Newton iteration per
+    engine epoch, exactly as ``make_replica_solver`` does in one loop, but with the engine's checkpoints,
+    resume and sharding. The validation loss is the chi2 itself (nothing to overfit with a few parameters)."""
+
+    def __init__(self, problem: BinnedProblem, starts: np.ndarray, max_iterations: int, tolerance: float):
+        self._whiten, self._chi2 = problem.whitened()
+        self._central = jnp.asarray(problem.central)
+        self._chol = jnp.asarray(problem.sample_cholesky)
+        self._newton = NewtonStep(starts, problem.coefficients.lower, problem.coefficients.upper, max_iterations,
+                                  tolerance)
+
+    def shared(self):
+        return {"central": self._central, "chol": self._chol}
+
+    def init(self, key, shared):
+        return self._newton.init(None).params
+
+    def replica_data(self, key, shared):
+        """The replica's pseudo-data, whitened (the Newton loop then has no triangular solve)."""
+        return self._whiten(sample_replica(key, shared["central"], shared["chol"]))
+
+    def train_loss(self, params, shared, data, epoch):
+        return self._chi2(params, data)
+
+    def validation(self, params, shared, data):
+        return self._chi2(params, data), jnp.array(True)
+
+    def step(self, cfg: EngineConfig) -> NewtonStep:
+        return self._newton
+
+    def engine(self, runcard_engine: EngineConfig | None, max_iterations: int) -> EngineConfig:
+        """The runcard's engine settings (sharding, checkpoints, batching) with Newton's own length: every
+        start is done after at most ``max_iterations`` iterations, and patience never stops it earlier."""
+        epochs = max_iterations + 1    # the last epoch validates the final point
+        runcard_engine = runcard_engine or EngineConfig()
+        return dataclasses.replace(runcard_engine, epochs=epochs, chunk=min(runcard_engine.chunk, 10),
+                                   stopping=StoppingConfig(patience=epochs), minibatch_size=None,
+                                   validate_every=1)
+
+    @staticmethod
+    def outcome(result) -> dict[str, np.ndarray]:
+        """Per replica: the best start's minimum, chi2, convergence flag and iterations (from the step state)."""
+        starts = result.step_state.opt_state
+        best = np.asarray(jax.vmap(best_start)(starts))
+        pick = lambda a: np.take_along_axis(np.asarray(a), best.reshape(-1, *([1] * (np.ndim(a) - 1))),  # noqa
+                                            axis=1)[:, 0]
+        return {"free": pick(starts.x), "chi2": pick(starts.f), "converged": pick(starts.converged),
+                "iterations": pick(starts.it)}

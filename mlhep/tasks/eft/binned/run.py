@@ -12,8 +12,8 @@ from mlhep.errors import DataError, TrainingFailed
 from mlhep.task import Outputs
 
 from .config import BinnedConfig
-from .fits import (ReplicaTrainable, analytic_fit, make_replica_solver, replica_data, replica_keys,
-                   start_points)
+from .fits import (NewtonTrainable, ReplicaTrainable, analytic_fit, make_replica_solver, replica_data,
+                   replica_keys, start_points)
 from .problem import BinnedProblem
 from .sampler import sample_posterior
 from .scans import DELTA_CHI2_1D, interval_from_scan, run_scans, scan_ranges
@@ -118,20 +118,16 @@ def _replica_fit(problem: BinnedProblem, config: BinnedConfig, ctx):
         chi2 = np.asarray(objective(jnp.asarray(free), data))
         extra = {"replica_id": np.asarray(result.replica_ids), "free": free, "chi2": chi2}
         return _global_minimum(problem, config, ctx.seed), extra, result
-    data = replica_data(problem, replica_keys(ctx.seed, ids))
-    solve = make_replica_solver(problem, config.replica.max_iterations, config.replica.tolerance)
+    starts = start_points(problem, n_starts(config), ctx.seed)
+    trainable = NewtonTrainable(problem, starts, config.replica.max_iterations, config.replica.tolerance)
     started = time.perf_counter()
-    starts = jnp.asarray(start_points(problem, n_starts(config), ctx.seed))
-    # Row 0 is the central data (the best fit), rows 1.. the replicas: one compiled program for both.
-    both = jax.block_until_ready(solve(jnp.concatenate([jnp.asarray(problem.central)[None, :], data]), starts))
-    best = np.asarray(both.x[0])
-    result = jax.tree_util.tree_map(lambda a: a[1:], both)
-    converged = np.asarray(result.converged)
+    result = ctx.train(trainable, engine=trainable.engine(ctx.engine, config.replica.max_iterations))
+    outcome = trainable.outcome(result)
     ctx.log(f"eft-fit: {ids.size} replicas minimised in {time.perf_counter() - started:.2f} s "
-            f"(batched Newton, {starts.shape[0]} starts each, {converged.sum()}/{ids.size} converged, "
-            f"max {int(np.max(result.iterations))} iterations)")
-    return best, {"replica_id": ids, "free": np.asarray(result.x), "chi2": np.asarray(result.value),
-            "converged": converged, "iterations": np.asarray(result.iterations)}, None
+            f"(batched Newton, {starts.shape[0]} starts each, {outcome['converged'].sum()}/{ids.size} converged, "
+            f"max {int(np.max(outcome['iterations']))} iterations)")
+    return (_global_minimum(problem, config, ctx.seed), {"replica_id": np.asarray(result.replica_ids), **outcome},
+            result)
 
 
 def _scans(problem: BinnedProblem, config: BinnedConfig, ctx, best: np.ndarray, analytic) -> dict:

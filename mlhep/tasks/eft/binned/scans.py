@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .newton import minimise
+from mlhep.engine.newton import minimise
 
 DELTA_CHI2_1D = {68: 1.0, 95: 3.841}
 DELTA_CHI2_2D = {68: 2.296, 95: 5.991}
