@@ -142,6 +142,7 @@ def merge_command(inputs, output):
 def report_command(results_file, plot_dir):
     """Print a summary of a results file (and plots with --plot DIR)."""
     from mlhep.report import plots, summary
+    use_precision("float64")   # reports recompute chi2s from the stored arrays
     click.echo(summary(Path(results_file)))
     if plot_dir:
         for path in plots(Path(results_file), Path(plot_dir)):

@@ -25,13 +25,14 @@ def training_summary(res: Results) -> str:
              f"made     {prov.get('finished', '?')} with mlhep {prov.get('versions', {}).get('mlhep', '?')}, "
              f"jax {prov.get('versions', {}).get('jax', '?')} on {prov.get('device', {}).get('kind', '?')}"]
     if res.train:
-        epochs, valid = res.train["best_epoch"], res.train["best_valid"]
-        stopped = res.train["stopped"]
         wall = prov.get("training_seconds") or float("nan")
-        lines += [f"replicas {res.n_replicas} (ids {prov.get('replica_ids', '?')}), training {wall:.1f} s",
-                  f"stopping best epoch mean {epochs.mean():.0f} (min {epochs.min()}, max {epochs.max()}); "
+        lines.append(f"replicas {res.n_replicas} (ids {prov.get('replica_ids', '?')}), training {wall:.1f} s")
+    for stage in res.stages:   # [""] for a single-stage fit; train/<stage>/ of each stage otherwise
+        train, name = res.stage_train(stage), f"stage {stage}: " if stage else ""
+        epochs, valid, stopped = train["best_epoch"], train["best_valid"], train["stopped"]
+        lines += [f"stopping {name}best epoch mean {epochs.mean():.0f} (min {epochs.min()}, max {epochs.max()}); "
                   f"{int(stopped.sum())} stopped early, {int((~stopped).sum())} reached the epoch limit",
-                  f"valid    best validation loss median {np.median(valid):.4g} "
+                  f"valid    {name}best validation loss median {np.median(valid):.4g} "
                   f"(16-84%: {np.percentile(valid, 16):.4g} .. {np.percentile(valid, 84):.4g})"]
     return "\n".join(lines)
 
@@ -49,18 +50,21 @@ def plots(path: Path, outdir: Path) -> list[Path]:
     except OSError as err:
         raise ResultsError(f"cannot create the plot folder {outdir}: {err.strerror}") from None
     written = list(_task_of(res).plot(res, outdir))
-    if res.train and res.train["history_valid"].size:
-        written.append(_history_plot(res, outdir))
+    for stage in res.stages:
+        if res.stage_train(stage)["history_valid"].size:
+            written.append(_history_plot(res, outdir, stage))
     return written
 
 
-def _history_plot(res: Results, outdir: Path) -> Path:
-    hist = res.train["history_valid"]
-    chunk = res.resolved.get("engine", {}).get("chunk", 1)
+def _history_plot(res: Results, outdir: Path, stage: str = "") -> Path:
+    hist = res.stage_train(stage)["history_valid"]
+    engine = res.resolved.get("engine", {})
+    chunk = engine.get("stages", {}).get(stage, engine).get("chunk", 1)
     epochs = chunk * (1 + np.arange(hist.shape[1]))
-    path = outdir / "training_history.png"
+    path = outdir / (f"training_history_{stage}.png" if stage else "training_history.png")
     with figure(path, figsize=(6, 4)) as (fig, ax):
         ax.plot(epochs, hist.T, lw=0.5, alpha=0.5)
-        ax.set_yscale("log"), ax.set_xlabel("epoch"), ax.set_ylabel("validation loss")
-        ax.set_title(f"{res.task}: {res.n_replicas} replicas")
+        ax.set_yscale("symlog" if np.nanmin(hist) <= 0 else "log"), ax.set_xlabel("epoch")
+        ax.set_ylabel("validation loss")
+        ax.set_title(f"{res.task}{' ' + stage if stage else ''}: {res.n_replicas} replicas")
     return path

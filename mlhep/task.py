@@ -179,7 +179,7 @@ class RunContext:
     seed: int
     replica_ids: np.ndarray
     fail: Callable[[str, str], Exception]      # fail("data.datasets[2]", "unknown dataset (valid: ...)")
-    train: Callable[..., TrainResult]          # train(trainable, stage=None): see Task's docstring
+    train: Callable[..., TrainResult]          # train(trainable, stage=None, inputs=None): see Task's docstring
     quiet: bool = False
     workdir: Path = Path(".")                  # where extra files (e.g. LHAPDF grids) go
     engine: Any = None                         # the runcard's engine settings (mlhep.engine.config.EngineConfig)

@@ -41,6 +41,9 @@ from mlhep.task import RunContext
 from mlhep.tasks.eft.binned.fits import (ReplicaTrainable, make_replica_solver, replica_data, replica_keys,
                                          start_points)
 from mlhep.tasks.eft.binned.setup import setup_problem
+from mlhep.runtime import use_precision
+
+use_precision("float64")   # what mlhep fit sets for these tasks (import mlhep sets nothing)
 
 REPO = Path(__file__).resolve().parents[1]
 

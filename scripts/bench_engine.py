@@ -23,6 +23,9 @@ import mlhep  # noqa: E402,F401
 from mlhep.engine import EngineConfig, train  # noqa: E402
 from mlhep.engine.config import StoppingConfig  # noqa: E402
 from mlhep.tasks.toy import TASK, ToyConfig  # noqa: E402
+from mlhep.runtime import use_precision  # noqa: E402
+
+use_precision("float64")   # what mlhep fit sets for these tasks (import mlhep sets nothing)
 
 
 def timed(trainable, n, cfg):

@@ -43,6 +43,9 @@ import n3fit_inputs as inputs
 from mlhep.fit import load
 from mlhep.paths import cache_dir
 from mlhep.stats.chi2 import chi2
+from mlhep.runtime import use_precision
+
+use_precision("float64")   # what mlhep fit sets for these tasks (import mlhep sets nothing)
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCH_LINE = re.compile(r"Epoch (\d+)/(\d+)")

@@ -34,6 +34,9 @@ import numpy as np  # noqa: E402
 import mlhep  # noqa: E402,F401
 from mlhep.fit import load  # noqa: E402
 from mlhep.task import RunContext  # noqa: E402
+from mlhep.runtime import use_precision  # noqa: E402
+
+use_precision("float64")   # what mlhep fit sets for these tasks (import mlhep sets nothing)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,6 +16,9 @@ import traceback
 from pathlib import Path
 
 from mlhep.tasks.pdf import commondata, fktable
+from mlhep.runtime import use_precision
+
+use_precision("float64")   # what mlhep fit sets for these tasks (import mlhep sets nothing)
 
 
 def build(datasets: list[str], order: str, cache: Path | None = None, max_points: int | None = None,

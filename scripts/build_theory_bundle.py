@@ -27,6 +27,9 @@ from mlhep.physics import evolution, lh_toy
 from mlhep.tasks.pdf import commondata, fktable
 from mlhep.physics.theorycard import theory_card
 from mlhep.theory_bundle import MANIFEST, sha256_of
+from mlhep.runtime import use_precision
+
+use_precision("float64")   # what mlhep fit sets for these tasks (import mlhep sets nothing)
 
 ORDERS = ("LO", "NLO")
 VERSION = "2026.12.1"  # bump whenever the bundle's content changes

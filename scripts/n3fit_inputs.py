@@ -35,6 +35,9 @@ from mlhep.tasks.pdf import commondata
 from mlhep.tasks.pdf.fktable import load_fktable, stored_fktable
 from mlhep.tasks.pdf.problem import lh_toy_basis
 from mlhep.physics.theorycard import ORDERS, theory_card
+from mlhep.runtime import use_precision
+
+use_precision("float64")   # what mlhep fit sets for these tasks (import mlhep sets nothing)
 
 EVOL_PIDS = (100, 21, 200, 203, 208, 103, 108)     # pineappl evolution pids of FIT_BASIS
 TOY = "LHTOY_Q0"

@@ -36,3 +36,10 @@ def run_cli(capsys):
         out, err = capsys.readouterr()
         return code, out, err
     return run
+
+
+@pytest.fixture(autouse=True)
+def _float64_between_tests():
+    """An in-process fit sets its task's precision (mlhep.runtime.use_precision): put float64 back after it."""
+    yield
+    use_precision("float64")

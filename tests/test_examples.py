@@ -18,6 +18,8 @@ from mlhep.paths import embedded_runcards
 FEW_EPOCHS = {"replicas": 2, "engine": {"epochs": 60, "chunk": 30, "stopping": {"min_epochs": 0}}}
 TINY = {
     "toy-regression": FEW_EPOCHS,
+    "toy-sideband": {"replicas": 2, "data": {"n_background": 2000, "n_signal": 100},
+                     "engine": {"chunk": 2, "stages": {"density": {"epochs": 6}, "classifier": {"epochs": 4}}}},
     "pdf-fit-dis": FEW_EPOCHS,
     "pdf-fit-closure": FEW_EPOCHS,
     "eft-fit-binned": {"replicas": 4},

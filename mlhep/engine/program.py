@@ -28,8 +28,8 @@ class EngineState(NamedTuple):
     model_state: Any         # e.g. batch-norm statistics; () if the model has none
     key: jax.Array           # the replica's training key: shuffles and dropout, folded with epoch and step
     tracker: stopping.Tracker  # its best_params are (parameters, model state)
-    train_loss: jax.Array    # () float64: the last epoch's training loss
-    valid_loss: jax.Array    # () float64: the last validation loss
+    train_loss: jax.Array    # () float (float64 under x64): the last epoch's training loss
+    valid_loss: jax.Array    # () float (float64 under x64): the last validation loss
     epoch: jax.Array         # () int: epochs this replica has run (replicas start at different times)
     hyper: dict              # the replica's own injected hyperparameters (learning rate...) before schedules
 
@@ -87,7 +87,8 @@ class Program:
         shared = shared_data(trainable)
         key = jax.random.PRNGKey(0)
         self.dtype = _float_dtype(jax.eval_shape(trainable.init, key, shared))
-        self.init = jax.jit(jax.vmap(self._init, in_axes=(0, None)))
+        init = jax.jit(jax.vmap(self._init, in_axes=(0, None, 0)))
+        self.init = lambda keys, shared, inputs=None: init(keys, shared, inputs)  # noqa: E731
         self._chunks: dict[Layout | None, Any] = {}
         self.compiled: set = set()     # argument signatures already compiled (to say "compiling...")
         self.counts = jax.jit(jax.vmap(self._counts))
@@ -100,20 +101,21 @@ class Program:
         return GradientStep(self.cfg.optimizer, self.cfg.epochs, self.dtype, per_epoch=self.minibatch)
 
     # -- initialisation ------------------------------------------------------------------------------------
-    def _init(self, key: jax.Array, shared: Any) -> tuple[EngineState, Any]:
+    def _init(self, key: jax.Array, shared: Any, inputs: Any = None) -> tuple[EngineState, Any]:
         t = self.trainable
         init_key, data_key = jax.random.split(key)  # the same split as split_keys
         params = t.init(init_key, shared)
-        data = t.replica_data(data_key, shared)
+        # ``inputs``: the replica's own row of what an earlier stage produced (ctx.train(..., inputs=...))
+        data = t.replica_data(data_key, shared) if inputs is None else t.replica_data(data_key, shared, inputs)
         model_state = t.init_state(init_key, shared) if hasattr(t, "init_state") else ()
-        nan = jnp.array(jnp.nan, dtype=jnp.float64)
+        nan = jnp.array(jnp.nan, dtype=float)
         step = self.make_step().init(params)
         state = EngineState(step, model_state, training_key(key), stopping.start((params, model_state)), nan, nan,
                             jnp.array(0, dtype=int), dict(self.make_step().hyperparameters(step)))
         if not self.minibatch:   # the initial losses, shown before the first chunk ends
-            loss = jnp.asarray(t.train_loss(params, shared, data, jnp.asarray(0)), dtype=jnp.float64)
+            loss = jnp.asarray(t.train_loss(params, shared, data, jnp.asarray(0)), dtype=float)
             valid, _ = t.validation(params, shared, data)
-            state = state._replace(train_loss=loss, valid_loss=jnp.asarray(valid, dtype=jnp.float64))
+            state = state._replace(train_loss=loss, valid_loss=jnp.asarray(valid, dtype=float))
         return state, data
 
     def _counts(self, data: Any) -> jax.Array:
@@ -171,7 +173,7 @@ class Program:
             return state._replace(
                 step=_tree_where(tracker.active, updated, state.step), tracker=tracker,
                 train_loss=jnp.where(running, loss, state.train_loss),
-                valid_loss=jnp.where(running, jnp.asarray(valid, dtype=jnp.float64), state.valid_loss))
+                valid_loss=jnp.where(running, jnp.asarray(valid, dtype=float), state.valid_loss))
         return epoch
 
     def _minibatch_epoch(self, layout: Layout):
@@ -191,7 +193,7 @@ class Program:
             def body(acc, batch):
                 part = batches.weighted_mean(losses(params, shared, data, batch[0], info)[0], batch[1])
                 return (acc[0] + part[0], acc[1] + part[1]), None
-            zero = jnp.zeros((), jnp.float64)
+            zero = jnp.zeros((), float)
             (total, weight_sum), _ = jax.lax.scan(body, (zero, zero), (rows, w))
             accepted = t.accept(params, shared, data) if hasattr(t, "accept") else jnp.array(True)
             return total / jnp.maximum(weight_sum, 1e-300), accepted
@@ -219,7 +221,7 @@ class Program:
                 return (_tree_where(has, updated, step_state), _tree_where(has, new_model_state, model_state),
                         total + jnp.where(has, loss * norm, 0.0), weight_sum + norm), None
 
-            zero = jnp.zeros((), jnp.float64)
+            zero = jnp.zeros((), float)
             start = step.at_epoch(state.step, state.hyper, n) if hasattr(step, "at_epoch") else state.step
             carry = (start, state.model_state, zero, zero)
             (after, model_state, total, weight_sum), _ = jax.lax.scan(
@@ -231,5 +233,5 @@ class Program:
                 step=_tree_where(tracker.active, after, state.step),
                 model_state=_tree_where(tracker.active, model_state, state.model_state), tracker=tracker,
                 train_loss=jnp.where(running, loss, state.train_loss),
-                valid_loss=jnp.where(running & due, jnp.asarray(valid, dtype=jnp.float64), state.valid_loss))
+                valid_loss=jnp.where(running & due, jnp.asarray(valid, dtype=float), state.valid_loss))
         return epoch

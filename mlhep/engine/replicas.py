@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from mlhep.engine import sharding, stopping
@@ -54,13 +53,15 @@ def _program(trainable: Trainable, cfg: EngineConfig) -> Program:
 def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineConfig, *,
           progress: bool = False, checkpoint: Checkpoint | None = None, stage: str | None = None,
           hyperparameters: dict[str, np.ndarray] | None = None,
-          learning_rates: np.ndarray | None = None) -> TrainResult:
+          learning_rates: np.ndarray | None = None, inputs: Any = None) -> TrainResult:
     """Train the replicas ``replica_ids``: batched in one program (block after block of ``cfg.block_size``
     replicas if that is set), or one by one if ``cfg.batch`` is false.
 
     ``hyperparameters`` optionally gives each replica its own value (R,) of hyperparameters the update rule
     keeps in its state (``learning_rate``, ``weight_decay``: hyperparameter trials); ``learning_rates`` is
     short for ``{"learning_rate": ...}``. ``stage`` names a stage of a multi-stage fit (its keys differ).
+    ``inputs`` (a pytree of (R, ...) arrays, rows in the order of ``replica_ids``) hands each replica its own
+    row of an earlier stage's results: ``replica_data(key, shared, inputs)``.
 
     With a ``checkpoint``, the state is saved between chunks (at most every ``cfg.checkpoint_seconds``, and on
     SIGINT/SIGTERM, which then raise ``Interrupted``) and an existing checkpoint is resumed from.
@@ -74,7 +75,7 @@ def train(trainable: Trainable, replica_ids: np.ndarray, seed: int, cfg: EngineC
     if learning_rates is not None:
         hyper["learning_rate"] = learning_rates
     hyper = {name: np.asarray(values, dtype=float) for name, values in hyper.items()}
-    blocks = [(ids, hyper)]   # one block: the batch is refilled as replicas stop (engine.block_size wide)
+    blocks = [(ids, hyper, inputs)]   # one block: the batch is refilled as replicas stop (block_size wide)
     run = _Run(program, seed, cfg, checkpoint, _progress_bar(progress, cfg.epochs * len(ids)), stage)
     start_time = time.perf_counter()
     with deferred_signals() as run.signals:
@@ -110,16 +111,20 @@ class _Run:
         self.finished: list[dict] = []
         self.signals = Signals()
         self.n_devices = sharding.replica_devices(cfg.shard and cfg.batch)   # one by one: one replica, one device
-        self.shared = sharding.replicate(shared_data(program.trainable), self.n_devices)
+        # the initialisation runs on one device; the chunks read the shared data replicated on every device
+        self.shared_host = shared_data(program.trainable)
+        self.shared = sharding.replicate(self.shared_host, self.n_devices)
         self.compile_start: float | None = None   # when the compilation being reported began
 
-    def _start(self, block: tuple[np.ndarray, dict]):
+    def _start(self, block: tuple):
         """Initial state, data and epoch layout of a block of (replica ids, hyperparameters), padded for
         sharding."""
-        ids, hyper = block
+        ids, hyper, inputs = block
         extra = sharding.padded_count(len(ids), self.n_devices) - len(ids)
         padded = np.concatenate([ids, ids[-1] + 1 + np.arange(extra)])
-        state, data = self.program.init(replica_keys(self.seed, padded, self.stage), self.shared)
+        if inputs is not None:
+            inputs = jax.tree_util.tree_map(lambda a: np.concatenate([a, np.repeat(a[-1:], extra, axis=0)]), inputs)
+        state, data = self.program.init(replica_keys(self.seed, padded, self.stage), self.shared_host, inputs)
         counts = np.asarray(self.program.counts(data))[:len(ids)]
         self._refuse_empty_training(ids, counts[:, 0])
         if hyper:
@@ -127,8 +132,10 @@ class _Run:
             values = {k: np.concatenate([v, np.repeat(v[-1:], extra)]) for k, v in hyper.items()}
             stepped = step.set_hyperparameters(state.step, values)
             state = state._replace(step=stepped, hyper=dict(step.hyperparameters(stepped)))
-        state, data = sharding.shard((state, data), self.n_devices)
-        return state, data, self.program.layout(counts)
+        # The block's full state and data live on the host; only the batch of rows training now is placed on
+        # the devices. Moving rows between batches on the host needs no cross-device gather (which can
+        # deadlock XLA's CPU devices when every core already runs one of them).
+        return _on_host(state), _on_host(data), self.program.layout(counts)
 
     def _refuse_empty_training(self, ids: np.ndarray, points: np.ndarray) -> None:
         """A replica without a training point would "train" on nothing; the task should have refused it."""
@@ -173,7 +180,7 @@ class _Run:
         wanted = (self.cfg.block_size or rows) if self.cfg.batch else 1
         return min(rows, sharding.padded_count(wanted, self.n_devices))
 
-    def train_block(self, block: tuple[np.ndarray, dict], saved: tuple | None) -> dict:
+    def train_block(self, block: tuple, saved: tuple | None) -> dict:
         """Train a block of replicas to the end; returns its finished record (best parameters, history...).
 
         ``full`` holds every replica of the block; the batch holds its rows ``members``, at most ``width`` of
@@ -299,9 +306,9 @@ class _Run:
         return new
 
     def _gather(self, full: EngineState, data: Any, members: np.ndarray) -> tuple[EngineState, Any]:
-        """The batch of rows ``members`` of the block's state and data, placed on the devices."""
+        """The batch of rows ``members`` of the block's state and data (on the host), placed on the devices."""
         if len(members) < len(full.train_loss):
-            full, data = _take_rows((full, data), jnp.asarray(members))
+            full, data = jax.tree_util.tree_map(lambda a: a[members], (full, data))
         return sharding.shard((full, data), self.n_devices)
 
     def _save_running(self, full: EngineState, histories: list, members: np.ndarray, chunks: int) -> None:
@@ -319,14 +326,19 @@ class _Run:
         self.checkpoint.save(arrays, {"epoch": epoch, "finished_epochs": [b["epochs"] for b in self.finished]})
 
 
+# A batch of at most this many rows per device is not repacked: its idle rows cost less than compiling the
+# smaller program (several seconds), e.g. the last 8 replicas of a pdf-fit run ~10 ms per chunk of 100 epochs.
+SMALLEST_REPACK = 8
+
+
 def _next_members(members: np.ndarray, active: np.ndarray, width: int, rows: int, n_devices: int) -> np.ndarray:
     """The batch rows for the next chunk: the first active rows (the replicas already training come first,
     since replicas start in row order), as many as the batch holds, padded with frozen rows to keep its shape.
     The batch keeps its size while it can be filled, and is repacked smaller (a new compilation) once at most
-    half of it would be active."""
+    half of it would be active, unless it is already small (``SMALLEST_REPACK``)."""
     size = len(members)
     wanted = sharding.padded_count(min(len(active), width), n_devices)
-    if 0 < wanted <= size // 2:
+    if 0 < wanted <= size // 2 and size > SMALLEST_REPACK * n_devices:
         size = wanted
     elif np.isin(active[:size], members).all():
         return members                  # nobody waits for a row: keep the batch as it is (no copy)
@@ -370,16 +382,20 @@ def _histories_from(array: np.ndarray, length: np.ndarray) -> list:
     return [[tuple(pair) for pair in array[row, :count]] for row, count in enumerate(length)]
 
 
+def _on_host(tree: Any) -> Any:
+    """Writable host copies of every leaf."""
+    return jax.tree_util.tree_map(np.array, tree)
+
+
 def _scatter(full: EngineState, batch: EngineState, members: np.ndarray) -> EngineState:
-    """``full`` with rows ``members`` replaced by the batch."""
+    """``full`` (host) with rows ``members`` replaced by the batch (devices): exact copies."""
     if len(members) == len(full.train_loss):
-        return batch
-    return _put_rows(full, batch, jnp.asarray(members))
+        return _on_host(batch)
 
-
-# One compiled program per repack instead of one tiny eager compilation per leaf (exact copies either way).
-_take_rows = jax.jit(lambda tree, rows: jax.tree_util.tree_map(lambda a: a[rows], tree))
-_put_rows = jax.jit(lambda full, batch, rows: jax.tree_util.tree_map(lambda f, b: f.at[rows].set(b), full, batch))
+    def put(f, b):
+        f[members] = np.asarray(b)
+        return f
+    return jax.tree_util.tree_map(put, full, batch)
 
 
 def _collect(finished: list[dict], wall: float) -> TrainResult:

@@ -57,9 +57,11 @@ class Stages:
             stage = path.name[len(self.output.name):-len(".ckpt.npz")].lstrip(".")
             self.checkpoint(stage).load()   # damaged, foreign or of another runcard: an error naming the file
 
-    def train(self, trainable: Trainable, stage: str | None = None, engine=None) -> TrainResult:
+    def train(self, trainable: Trainable, stage: str | None = None, engine=None, inputs=None) -> TrainResult:
         """Train one stage (``ctx.train``): all replicas of this run as one program. ``engine`` replaces the
-        runcard's settings for a stage whose update rule has its own (e.g. Newton: epochs = iterations)."""
+        runcard's settings for a stage whose update rule has its own (e.g. Newton: epochs = iterations);
+        ``inputs`` (arrays (R, ...) in the order of ``ctx.replica_ids``, e.g. samples of each replica's
+        earlier-stage model) reach each replica as ``replica_data(key, shared, inputs)``."""
         name = stage or ""
         if name and not STAGE_NAME.fullmatch(name):
             raise ValueError(f"stage name {stage!r}: use lower-case letters, digits, '_' and '-'")
@@ -68,7 +70,7 @@ class Stages:
             raise RuntimeError(f"ctx.train called twice for stage {stage!r}: give every stage its own name")
         cfg = engine or self.runcard.engine.for_stage(name)
         result = train(trainable, self.ids, self.runcard.seed, cfg, progress=not self.quiet,
-                       checkpoint=self.checkpoint(name), stage=stage)
+                       checkpoint=self.checkpoint(name), stage=stage, inputs=inputs)
         self.results[name] = result
         return result
 

@@ -119,7 +119,7 @@ def test_stopped_replicas_leave_the_batch_and_resume_is_bit_identical(tmp_path):
 
     cfg = EngineConfig(epochs=400, chunk=10, optimizer=OptimizerConfig(name="sgd", learning_rate=1.0),
                        stopping=StoppingConfig(patience=25), checkpoint_seconds=0.0)
-    model, ids = Overfitting(), np.arange(8)
+    model, ids = Overfitting(), np.arange(40)
     program, sizes = _program(model, cfg), []
     chunk_for = program.chunk
 
@@ -129,7 +129,7 @@ def test_stopped_replicas_leave_the_batch_and_resume_is_bit_identical(tmp_path):
     program.chunk = counting
     try:
         reference = train(model, ids, seed=0, cfg=cfg)
-        assert sizes[0] == 8 and sizes[-1] < 4       # repacked as replicas stopped
+        assert sizes[0] == 40 and sizes[-1] <= 20     # repacked as replicas stopped (not below 8 rows)
         assert sorted(sizes, reverse=True) == sizes
         # a kill after the batch has shrunk
         resumed = crashed_then_resumed(model, ids, 0, cfg, tmp_path / "fit.ckpt.npz",

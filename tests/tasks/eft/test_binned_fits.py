@@ -6,6 +6,8 @@ scan of a Gaussian chi2 must give best +- sigma); scipy's L-BFGS-B minimum (the 
 """
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,8 +32,13 @@ DATASETS = ["TOY_A", "TOY_B", "TOY_C"]
 
 
 def make_ctx(tmp_path: Path, replicas: int = 1, seed: int = 3) -> RunContext:
+    """A run context whose ``train`` is the engine with default settings (what ``mlhep fit`` binds)."""
+    from mlhep.engine import EngineConfig, train
+
+    def train_stage(trainable, stage=None, engine=None):
+        return train(trainable, np.arange(replicas), seed, engine or EngineConfig(), stage=stage)
     return RunContext(runcard_path=tmp_path / "runcard.yaml", seed=seed, replica_ids=np.arange(replicas),
-                      fail=lambda key, why: RunCardError(why, key=key), train=None, quiet=True)
+                      fail=lambda key, why: RunCardError(why, key=key), train=train_stage, quiet=True)
 
 
 def config(db, fit="analytic", bound=20.0, quadratic=False, **coefficients) -> BinnedConfig:
@@ -111,6 +118,46 @@ def test_batched_newton_reaches_scipy_minimum_quadratic(tmp_path):
         assert bool(result.converged[r])
 
 
+def test_newton_through_the_engine_reaches_the_same_minima_and_resumes(tmp_path):
+    """The engine's Newton step (one iteration per epoch, every start at once) against the one-loop solver on a
+    quartic (quadratic-EFT) chi2 with 8 starts: the same minimum per replica to 2e-14 relative, and a kill
+    after a checkpoint mid-way, resumed, gives the uninterrupted result bit for bit."""
+    from mlhep.engine import EngineConfig, train
+    from mlhep.engine.checkpoint import Checkpoint
+    from mlhep.tasks.eft.binned.fits import NewtonTrainable
+
+    truth = {"Oa": 1.5, "Ob": -2.0, "Oc": 1.0}
+    db = write_toy_database(tmp_path / "db", truth, quadratic=True, noise_seed=4, relative_error=0.2)
+    problem = setup_problem(config(db, quadratic=True, bound=10.0), make_ctx(tmp_path))
+    ids, starts = np.arange(5), start_points(problem, 8, seed=0)
+    loop = make_replica_solver(problem, 100, 1e-12)(replica_data(problem, replica_keys(0, ids)), jnp.asarray(starts))
+    trainable = NewtonTrainable(problem, starts, 100, 1e-12)
+    cfg = dataclasses.replace(trainable.engine(EngineConfig(), 100), chunk=2, checkpoint_seconds=0.0)
+    result = train(trainable, ids, 0, cfg)
+    outcome = trainable.outcome(result)
+    np.testing.assert_allclose(outcome["chi2"], np.asarray(loop.value), rtol=2e-14)
+    np.testing.assert_allclose(outcome["free"], np.asarray(loop.x), rtol=2e-14, atol=1e-14)
+    np.testing.assert_array_equal(outcome["iterations"], np.asarray(loop.iterations))
+    np.testing.assert_allclose(result.params, np.asarray(loop.x), rtol=2e-14, atol=1e-14)
+    assert result.stopped.all() and result.epochs_run < cfg.epochs    # finished on convergence, not the limit
+
+    checkpoint, save = Checkpoint(tmp_path / "fit.ckpt.npz", "newton"), Checkpoint.save
+
+    def save_then_die(self, arrays, meta):
+        save(self, arrays, meta)
+        if meta["epoch"] == 2:         # chunks run (4 Newton iterations)
+            raise KeyboardInterrupt     # as if killed right after this checkpoint
+    Checkpoint.save = save_then_die
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(trainable, ids, 0, cfg, checkpoint=checkpoint)
+    finally:
+        Checkpoint.save = save
+    resumed = train(trainable, ids, 0, cfg, checkpoint=checkpoint)
+    np.testing.assert_array_equal(resumed.params, result.params)
+    np.testing.assert_array_equal(trainable.outcome(resumed)["chi2"], outcome["chi2"])
+
+
 def test_nuts_recovers_analytic_gaussian_posterior(tmp_path):
     db = write_toy_database(tmp_path / "db", TRUTH, noise_seed=2)
     cfg = config(db, fit="nuts", bound=50.0)
@@ -178,10 +225,12 @@ def test_engine_solver_reaches_the_newton_minimum(tmp_path):
     engine = EngineConfig(epochs=3000, chunk=500, optimizer=OptimizerConfig(name="adam", learning_rate=0.02),
                           stopping=StoppingConfig(patience=3000))
     ctx = make_ctx(tmp_path, replicas=6)
+    newton_train = ctx.train
     ctx.train = lambda trainable: train(trainable, ids, ctx.seed, engine)
     cfg = config(db, fit="replicas")
     cfg.replica.solver = "engine"
     by_engine = run_binned(cfg, ctx)
+    ctx.train = newton_train
     cfg.replica.solver = "newton"
     by_newton = run_binned(cfg, make_ctx(tmp_path, replicas=6))
     assert by_engine.train is not None and by_engine.train.params.shape == (6, 3)
