@@ -4,8 +4,9 @@
   covariances), float32 for network classifiers (``Task.precision``).
 - The compiled-program cache on disk (same program -> same executable -> same numbers) is on by default;
   ``MLHEP_JAX_CACHE=0`` switches it off, ``MLHEP_JAX_CACHE=/folder`` moves it.
-- On a CPU the replica axis is sharded over one host device per core (``MLHEP_CPU_DEVICES=N`` to choose): the
-  batched program then uses every core (see benchmarks/pdf.md).
+- On a CPU, ``MLHEP_CPU_DEVICES=N`` splits the host into N devices and shards the replica axis over them. It is
+  off by default: on 2 cores it did not make a pdf fit faster end to end (benchmarks/pdf.md), and the device
+  count changes XLA's vectorisation, hence the last bits of the results.
 """
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ def configure_process() -> None:
         from mlhep.paths import cache_dir
         jax.config.update("jax_compilation_cache_dir", os.environ.get("MLHEP_JAX_CACHE") or str(cache_dir() / "jax"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
-        return                      # the user chose the device count
-    wanted = int(os.environ.get("MLHEP_CPU_DEVICES", "0") or 0) or len(os.sched_getaffinity(0))
+    wanted = int(os.environ.get("MLHEP_CPU_DEVICES", "0") or 0)
+    if not wanted or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return                      # one device, or the user chose the count with XLA_FLAGS
     try:
         jax.config.update("jax_num_cpu_devices", wanted)
     except RuntimeError:            # JAX already computed something in this process (tests, notebooks)
