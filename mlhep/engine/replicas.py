@@ -193,8 +193,8 @@ class _Run:
         cfg, program = self.cfg, self.program
         self.stop_if_interrupted()
         rows = sharding.padded_count(len(block[0]), self.n_devices)
-        if ("init", rows) not in program.compiled:
-            self._compiling(rows)   # the vmapped initialisation compiles too, and can take as long as a chunk
+        if ("init", rows) not in program.compiled:   # the initialisation compiles too, as long as a chunk may
+            self._compiling(self.width(rows))
         full, data, layout = self._start(block)
         program.compiled.add(("init", rows))
         chunk = program.chunk(layout)

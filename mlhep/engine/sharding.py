@@ -21,9 +21,10 @@ def padded_count(n_replicas: int, n_devices: int) -> int:
 
 
 def shard(tree: Any, n_devices: int) -> Any:
-    """Place every leaf (leading axis = replica) split over the devices along that axis."""
+    """Place every leaf (leading axis = replica) split over the devices along that axis (on the default device
+    when there is one: host arrays become device arrays once, not at every call)."""
     if n_devices <= 1:
-        return tree
+        return jax.device_put(tree)
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("replica",))
     sharding = NamedSharding(mesh, PartitionSpec("replica"))
     return jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, sharding), tree)
