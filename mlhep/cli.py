@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from mlhep.engine import interrupts  # noqa: F401  (first thing: a Ctrl-C is never lost in a gc callback)
 from mlhep.errors import Interrupted, MlhepError
 from mlhep.paths import DEFAULT_RUNCARD, embedded_runcards
 from mlhep.runtime import use_precision

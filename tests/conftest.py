@@ -43,3 +43,14 @@ def _float64_between_tests():
     """An in-process fit sets its task's precision (mlhep.runtime.use_precision): put float64 back after it."""
     yield
     use_precision("float64")
+
+
+def mlhep_from_a_terminal(*args) -> list[str]:
+    """The command line of ``python -m mlhep.cli ARGS`` for a subprocess that a test interrupts with SIGINT, with
+    Ctrl-C's default action as in a terminal. A shell runs background jobs (``.ci/run &``) with SIGINT ignored,
+    and children inherit that; mlhep rightly respects it, so without this the test would measure how it was
+    launched, not mlhep. (A ``preexec_fn`` would fork the multithreaded test process.)"""
+    import sys
+    code = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "sys.argv = ['mlhep'] + sys.argv[1:]; runpy.run_module('mlhep.cli', run_name='__main__')")
+    return [sys.executable, "-c", code, *map(str, args)]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from mlhep.io.results import Results
+from conftest import mlhep_from_a_terminal
 
 TINY = """\
 task: toy-regression
@@ -122,7 +122,7 @@ def test_interrupted_fit_leaves_no_results_and_resumes_to_the_same_numbers(tmp_p
     card = write_card(tmp_path, epochs=4000, extra="")
     out = tmp_path / "long.h5"
     ckpt = tmp_path / "long.h5.ckpt.npz"
-    proc = subprocess.Popen([sys.executable, "-m", "mlhep.cli", "fit", str(card), "-o", str(out), "-q"],
+    proc = subprocess.Popen(mlhep_from_a_terminal("fit", card, "-o", out, "-q"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:

@@ -22,6 +22,7 @@ from mlhep.engine.checkpoint import Checkpoint
 from mlhep.engine.config import OptimizerConfig, StoppingConfig
 from mlhep.errors import DataError, TrainingFailed
 from mlhep.io.results import Results
+from conftest import mlhep_from_a_terminal
 
 CARD = """\
 task: toy-regression
@@ -187,7 +188,7 @@ def uninterrupted(tmp_path_factory) -> Results:
 
 def _fit_process(card: Path, out: Path) -> tuple[subprocess.Popen, list[str]]:
     """`mlhep fit` in a subprocess, its output lines collected as they come."""
-    proc = subprocess.Popen([sys.executable, "-m", "mlhep.cli", "fit", str(card), "-o", str(out)],
+    proc = subprocess.Popen(mlhep_from_a_terminal("fit", card, "-o", out),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
