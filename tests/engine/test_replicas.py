@@ -114,6 +114,14 @@ def test_lookback_stopping_keeps_the_best_epoch_per_replica():
     assert result.epochs_run < cfg.epochs          # the batch ends once every replica has stopped
 
 
+def _counting_sizes(chunk_for, sizes: list):
+    """A spy on ``Program.chunk``: the jitted chunks it returns append their batch size to ``sizes``."""
+    def counting(layout):
+        chunk = chunk_for(layout)
+        return lambda state, *rest: sizes.append(len(state.train_loss)) or chunk(state, *rest)
+    return counting
+
+
 def test_stopped_replicas_leave_the_batch_and_resume_is_bit_identical(tmp_path):
     from mlhep.engine.replicas import _program
 
@@ -122,11 +130,7 @@ def test_stopped_replicas_leave_the_batch_and_resume_is_bit_identical(tmp_path):
     model, ids = Overfitting(), np.arange(40)
     program, sizes = _program(model, cfg), []
     chunk_for = program.chunk
-
-    def counting(layout):
-        chunk = chunk_for(layout)
-        return lambda state, *rest: sizes.append(len(state.train_loss)) or chunk(state, *rest)
-    program.chunk = counting
+    program.chunk = _counting_sizes(chunk_for, sizes)
     try:
         reference = train(model, ids, seed=0, cfg=cfg)
         assert sizes[0] == 40 and sizes[-1] <= 20     # repacked as replicas stopped (not below 8 rows)
@@ -170,11 +174,7 @@ def test_a_stopped_replica_gives_its_row_to_the_next_one():
     narrow = dataclasses.replace(cfg, block_size=2)
     program, sizes = _program(model, narrow), []
     chunk_for = program.chunk
-
-    def counting(layout):
-        chunk = chunk_for(layout)
-        return lambda state, *rest: sizes.append(len(state.train_loss)) or chunk(state, *rest)
-    program.chunk = counting
+    program.chunk = _counting_sizes(chunk_for, sizes)
     try:
         refilled = train(model, ids, seed=0, cfg=narrow)
     finally:
