@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mlhep.engine import sharding
 from mlhep.engine.checkpoint import flatten
 from mlhep.engine.stages import Stages
 from mlhep.errors import RunCardError, UsageError
@@ -15,7 +16,7 @@ from mlhep.io import provenance, results
 from mlhep.io.output import OutputLock, check_output, remove_stale_temporaries
 from mlhep.registry import broken_tasks, load_tasks
 from mlhep.runcard import RunCard, load_runcard, to_plain
-from mlhep.runtime import use_precision
+from mlhep.runtime import use_task
 from mlhep.task import Outputs, RunContext, TrainResult
 
 
@@ -95,7 +96,9 @@ def fit(runcard_path: Path, output: Path | None = None, replicas: str | None = N
     if replicas is not None:
         replica_spec_ids(replicas)
     runcard, task = load(runcard_path)
-    use_precision(task.variant(runcard.config)[1].precision)
+    variant = task.variant(runcard.config)[1]
+    use_task(variant)
+    runcard.engine = runcard.engine.with_default_block_size(sharding.cpu_block_size(variant.replicas_per_cpu_device))
     if batch is not None:
         runcard.engine = runcard.engine.with_batch(batch)
     ids = parse_replicas(replicas, runcard.replicas, runcard)

@@ -132,6 +132,11 @@ class Task:
     Config: ClassVar[type]           # dataclass: the task's own runcard sections (all but the common keys)
     stages: ClassVar[tuple[str, ...]] = ()   # names of the training stages, in order (none: one stage)
     precision: ClassVar[str] = "float64"     # "float32" for network classifiers without a correlated chi2
+    # Set when one replica's epoch already keeps a CPU core busy, so that vmapping replicas on a core gains nothing
+    # (pdf-fit: benchmarks/pdf.md): on a CPU the fit then splits the host into one device per core and, unless the
+    # runcard sets engine.block_size, trains this many replicas per device. None: all replicas in one batch on one
+    # device, which suits small programs whose time is per-operation overhead (benchmarks/engine.md).
+    replicas_per_cpu_device: ClassVar[int | None] = None
 
     def setup(self, config: Any, ctx: "RunContext") -> Any:
         """Load data and theory into arrays; raise ``ctx.fail(key, why)`` on bad input."""

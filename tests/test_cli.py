@@ -161,3 +161,24 @@ def test_tasks_and_examples_listing(run_cli):
     assert code == 0 and "toy-regression" in out
     code, out, _ = run_cli("examples", "toy-regression")
     assert "task: toy-regression" in out
+
+
+def test_one_replica_per_core_is_the_sequential_fit(tmp_path):
+    """pdf-fit's CPU default: one device per core, one replica per device (``replicas_per_cpu_device``). Each
+    device runs the 1-replica program of ``--sequential`` (as partitioned by XLA's SPMD: equal to the last bits,
+    here 1e-14 relative; bit for bit in the pdf-fit example), so the numbers do not depend on the core count."""
+    import os
+    import subprocess
+    import sys
+    card = write_card(tmp_path, epochs=150)
+    card.write_text(card.read_text().replace("  chunk: 50\n", "  chunk: 50\n  block_size: 2\n"))
+    for devices, extra in (("2", []), ("1", ["--sequential"])):
+        env = dict(os.environ, MLHEP_CPU_DEVICES=devices)
+        env.pop("XLA_FLAGS", None)
+        done = subprocess.run([sys.executable, "-m", "mlhep.cli", "fit", str(card), "-o",
+                               str(tmp_path / f"{devices}.h5"), "-q", *extra], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    two, one = Results.read(tmp_path / "2.h5"), Results.read(tmp_path / "1.h5")
+    assert (two.provenance["device"]["count"], one.provenance["device"]["count"]) == ("2", "1")
+    np.testing.assert_allclose(two.replicas["prediction"], one.replicas["prediction"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(two.train["best_epoch"], one.train["best_epoch"])

@@ -65,8 +65,8 @@ class EngineConfig:
     batch: bool = option(True, "train all replicas as one vmapped program (false: one by one, same results)")
     block_size: Optional[int] = option(
         None, "with batch: at most this many replicas train at once; when one stops, the next replica takes its "
-              "row, so the batch stays full (none: all replicas at once). On a CPU a batch of 8-16 per device "
-              "wastes less on replicas that wait for the slowest (see benchmarks/pdf.md)", ge=1, le=MAX_REPLICAS)
+              "row, so the batch stays full (none: all replicas at once; on a CPU, tasks whose replica keeps a core "
+              "busy, such as pdf-fit, train one replica per core, see benchmarks/pdf.md)", ge=1, le=MAX_REPLICAS)
     optimizer: OptimizerConfig = option(OptimizerConfig(), "optimizer")
     stopping: StoppingConfig = option(StoppingConfig(), "early stopping")
     shard: bool = option(True, "shard the replica axis over all local devices when there are several")
@@ -78,6 +78,13 @@ class EngineConfig:
     def for_stage(self, name: str) -> "EngineConfig":
         """The settings of stage ``name`` ("" or a stage without its own entry: these)."""
         return self.stages.get(name, self) if name else self
+
+    def with_default_block_size(self, width: int | None) -> "EngineConfig":
+        """These settings (and every stage's) with ``block_size = width`` where the runcard left it unset."""
+        if width is None:
+            return self
+        stages = {name: cfg.with_default_block_size(width) for name, cfg in self.stages.items()}
+        return dataclasses.replace(self, block_size=self.block_size or width, stages=stages)
 
     def with_batch(self, batch: bool) -> "EngineConfig":
         """These settings (and every stage's) with ``batch`` replaced (``mlhep fit --sequential``)."""

@@ -6,6 +6,7 @@ the whole evaluation is one compiled program.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -27,7 +28,8 @@ def predict(fn: Callable[[Any, jax.Array], jax.Array], params: Any, inputs: Any,
     return np.asarray(out.reshape(out.shape[0], -1, *out.shape[3:])[:, :n])
 
 
+@functools.partial(jax.jit, static_argnums=0)   # compiled once per fn (pass the same function, not a new lambda)
 def _evaluate(fn, params, blocks):
     """(blocks, R, chunk, ...): one compiled program, the chunks in a loop, the replicas vmapped."""
     every_replica = jax.vmap(fn, in_axes=(0, None))
-    return jax.jit(lambda p, b: jax.lax.map(lambda block: every_replica(p, block), b))(params, blocks)
+    return jax.lax.map(lambda block: every_replica(params, block), blocks)

@@ -109,9 +109,10 @@ class Program:
         data = t.replica_data(data_key, shared) if inputs is None else t.replica_data(data_key, shared, inputs)
         model_state = t.init_state(init_key, shared) if hasattr(t, "init_state") else ()
         nan = jnp.array(jnp.nan, dtype=float)
-        step = self.make_step().init(params)
+        rule = self.make_step()
+        step = rule.init(params)
         state = EngineState(step, model_state, training_key(key), stopping.start((params, model_state)), nan, nan,
-                            jnp.array(0, dtype=int), dict(self.make_step().hyperparameters(step)))
+                            jnp.array(0, dtype=int), dict(rule.hyperparameters(step)))
         if not self.minibatch:   # the initial losses, shown before the first chunk ends
             loss = jnp.asarray(t.train_loss(params, shared, data, jnp.asarray(0)), dtype=float)
             valid, _ = t.validation(params, shared, data)

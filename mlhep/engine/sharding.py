@@ -15,6 +15,15 @@ def replica_devices(enabled: bool) -> int:
     return len(jax.local_devices()) if enabled else 1
 
 
+def cpu_block_size(per_device: int | None) -> int | None:
+    """``engine.block_size`` for a task that trains ``per_device`` replicas per CPU device
+    (``Task.replicas_per_cpu_device``): that many times the device count on a CPU; None (all replicas at once)
+    on an accelerator, where vmapping is what fills the device, or when the task does not say."""
+    if not per_device or jax.local_devices()[0].platform != "cpu":
+        return None
+    return per_device * len(jax.local_devices())
+
+
 def padded_count(n_replicas: int, n_devices: int) -> int:
     """Replicas are padded to a multiple of the device count; the padding is dropped after training."""
     return -(-n_replicas // n_devices) * n_devices

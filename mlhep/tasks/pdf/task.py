@@ -27,6 +27,9 @@ class PdfFitTask(Task):
     name = "pdf-fit"
     description = "NNPDF4.0-style neural-network PDF fit to DIS data (FK tables, t0 chi2, MC replicas)"
     Config = PdfFitConfig
+    # A replica's epoch (the network and its gradient in float64 on ~200 x points, two (k+1)^2 Gram matrices)
+    # keeps a CPU core busy: one replica per core is the fastest on a CPU (benchmarks/pdf.md).
+    replicas_per_cpu_device = 1
 
     def setup(self, config: PdfFitConfig, ctx: RunContext) -> PdfProblem:
         # every runcard mistake that needs no FK table is found before the first one is read

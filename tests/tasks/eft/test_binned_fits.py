@@ -138,7 +138,11 @@ def test_newton_through_the_engine_reaches_the_same_minima_and_resumes(tmp_path)
     np.testing.assert_allclose(outcome["chi2"], np.asarray(loop.value), rtol=2e-14)
     np.testing.assert_allclose(outcome["free"], np.asarray(loop.x), rtol=2e-14, atol=1e-14)
     np.testing.assert_array_equal(outcome["iterations"], np.asarray(loop.iterations))
-    np.testing.assert_allclose(result.params, np.asarray(loop.x), rtol=2e-14, atol=1e-14)
+    # The engine's best parameters (chosen by the chi2) may be the Newton iterate before the last: near the minimum
+    # convergence is quadratic, so 1e-8 in x is 1e-16 in chi2, a tie decided by rounding (which differs between
+    # CPUs). Its chi2 is the minimum to rounding; the final iterate is ``outcome["free"]`` above.
+    np.testing.assert_allclose(result.params, np.asarray(loop.x), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(result.best_valid, np.asarray(loop.value), rtol=1e-14)
     assert result.stopped.all() and result.epochs_run < cfg.epochs    # finished on convergence, not the limit
 
     checkpoint, save = Checkpoint(tmp_path / "fit.ckpt.npz", "newton"), Checkpoint.save

@@ -15,7 +15,6 @@ from .config import BinnedConfig
 from .fits import (NewtonTrainable, ReplicaTrainable, analytic_fit, make_replica_solver, replica_data,
                    replica_keys, start_points)
 from .problem import BinnedProblem
-from .sampler import sample_posterior
 from .scans import DELTA_CHI2_1D, interval_from_scan, run_scans, scan_ranges
 from .setup import SECTION, setup_fit
 from .summary import summarise
@@ -41,6 +40,7 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
     if config.fit == "nuts":
         whiten, chi2_whitened = problem.whitened()
         central_w = whiten(jnp.asarray(problem.central))
+        from .sampler import sample_posterior   # blackjax starts JAX's backend on import: only when sampling
         posterior = sample_posterior(
             lambda x: chi2_whitened(x, central_w), best,
             problem.coefficients.lower, problem.coefficients.upper, jax.random.PRNGKey(ctx.seed),
