@@ -30,9 +30,12 @@ def _mass_levels(hist: np.ndarray, fractions=(0.95, 0.68)) -> list[float]:
 
 
 def _kde_grid(x: np.ndarray, y: np.ndarray, points: int = 80):
-    """Gaussian kernel density estimate (scipy, Scott's bandwidth) of 2D samples on a regular grid."""
+    """Gaussian kernel density estimate (scipy, Scott's bandwidth) of 2D samples on a regular grid; None when
+    the samples span no area (e.g. two replicas left after failures: no density to draw, only the points)."""
     from scipy.stats import gaussian_kde
 
+    if len(x) < 3 or np.linalg.matrix_rank(np.cov(np.stack([x, y]))) < 2:
+        return None
     kde = gaussian_kde(np.stack([x, y]))
     pad_x, pad_y = 0.15 * np.ptp(x), 0.15 * np.ptp(y)
     xs = np.linspace(x.min() - pad_x, x.max() + pad_x, points)
@@ -105,8 +108,11 @@ def plot_binned(results, outdir: Path) -> list[Path]:
                     ax.contour(s["scan2d/axis_a"][k], s["scan2d/axis_b"][k], (chi2 - chi2.min()).T,
                                levels=[DELTA_CHI2_2D[68], DELTA_CHI2_2D[95]], colors=["C0", "C1"])
                 elif samples is not None:
-                    xs, ys, density = _kde_grid(samples[:, i], samples[:, j])
-                    ax.contour(xs, ys, density.T, levels=sorted(set(_mass_levels(density))), colors=["C1", "C0"])
+                    grid = _kde_grid(samples[:, i], samples[:, j])
+                    if grid is not None:
+                        xs, ys, density = grid
+                        ax.contour(xs, ys, density.T, levels=sorted(set(_mass_levels(density))),
+                                   colors=["C1", "C0"])
                     ax.scatter(samples[:, i], samples[:, j], s=2, color="grey", alpha=0.3)
                 else:
                     cov = np.asarray(s["analytic/covariance"])[np.ix_([i, j], [i, j])]
