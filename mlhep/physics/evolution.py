@@ -180,9 +180,16 @@ def run_eko(theory: dict, xgrid: np.ndarray, targets: Sequence[tuple[float, int]
 
 def evolution_key(theory: dict, xgrid, nodes) -> str:
     """Hash of everything the node operators depend on (not the DIS-only keys of the card)."""
+    # x and Q values rounded to 12 digits: they come from log/exp (geomspace), whose last bit differs between
+    # CPUs, and a hash of the raw bits named the bundled operators differently on another machine
     relevant = {"eko": eko_theory(theory), "ModEv": theory["ModEv"], "Q0": theory["Q0"], "nf0": theory.get("nf0"),
-                "xgrid": np.asarray(xgrid, dtype=float).tolist(), "nodes": list(nodes), "deg": INTERPOLATION_DEGREE}
+                "xgrid": [_digits(v) for v in np.asarray(xgrid, dtype=float)],
+                "nodes": [(_digits(q), int(nf)) for q, nf in nodes], "deg": INTERPOLATION_DEGREE}
     return card_hash(relevant)
+
+
+def _digits(value: float) -> float:
+    return float(f"{float(value):.12g}")
 
 
 def node_file_name(theory: dict, xgrid, nodes) -> str:
