@@ -85,21 +85,24 @@ REBUILT = {"BCDMS_NC_NOTFIXED_P_EM-F2": 4, "HERA_CC_318GEV_EP-SIGMARED": 3}
 @pytest.mark.parametrize("order", ORDERS)
 def test_rebuilt_sample_of_fk_rows_equals_the_bundle(order):
     """yadism recomputes the first points of a fixed-target and a HERA CC set; contracted with the bundled eko
-    operators they give the bundled rows (same code, same versions: equal to rounding)."""
+    operators they give the bundled rows. Same code and versions, but the adaptive quadratures subdivide by
+    tolerances, so a different CPU's last bits can move a row by a few 1e-10 relative (measured 2.8e-10 in CI);
+    1e-7 is still four orders below the 1e-3 accuracy the FK tables are built to."""
     for name, points in REBUILT.items():
         shipped = fktable.load_fktable(name, order)
         coefficients = fktable.dis_coefficients(name, order, max_points=points)
         rebuilt = fktable.combine(coefficients)
         rows = coefficients.index
         assert rows.size > 0
-        np.testing.assert_allclose(rebuilt.table[rows], shipped.table[rows], rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(rebuilt.table[rows], shipped.table[rows], rtol=1e-7, atol=1e-14)
 
 
 @pytest.mark.slow
 def test_one_eko_node_recomputed_equals_the_bundle():
-    """eko run afresh for one node of the LO fit theory (nf = 4 patch) equals the bundled node operator."""
+    """eko run afresh for one node of the LO fit theory (nf = 4 patch) equals the bundled node operator, to
+    1e-7 of its largest entry (a different CPU moved entries by 3e-10 of it: eko's adaptive Mellin quadrature)."""
     card = theory_card("LO")
     nodes, shipped = evolution.node_operators(card)
     index = 3
     fresh = evolution.run_eko(card, evolution.fit_xgrid(), [nodes[index]])[0]
-    np.testing.assert_allclose(fresh, shipped[index], rtol=0, atol=1e-10 * np.abs(shipped[index]).max())
+    np.testing.assert_allclose(fresh, shipped[index], rtol=0, atol=1e-7 * np.abs(shipped[index]).max())

@@ -17,10 +17,12 @@ Node operators are cached on disk under ``$MLHEP_CACHE/eko`` (default ``~/.cache
 """
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import logging
 import math
+import multiprocessing
 import os
 import tempfile
 import time
@@ -159,17 +161,26 @@ def _eko_cards(theory: dict, xgrid: np.ndarray, targets: Sequence[tuple[float, i
     return TheoryCard.from_dict(eko_theory(theory)), OperatorCard.from_dict(operator)
 
 
+def _solve_eko(theory: dict, xgrid: list[float], targets: list[tuple[float, int]], path: str) -> None:
+    from eko.runner.managed import solve
+
+    solve(*_eko_cards(theory, xgrid, targets), Path(path))
+
+
 def run_eko(theory: dict, xgrid: np.ndarray, targets: Sequence[tuple[float, int]]) -> np.ndarray:
     """eko operators in the x f fit-basis form, (n_targets, 13, nx, 7, nx); no caching (minutes per target)."""
     from eko.io.struct import EKO
-    from eko.runner.managed import solve
 
-    theory_card, operator_card = _eko_cards(theory, xgrid, targets)
     xgrid = np.asarray(xgrid, dtype=float)
     out = np.empty((len(targets), 13, len(xgrid), 7, len(xgrid)))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "eko.tar"
-        solve(theory_card, operator_card, path)
+        # eko forks a pool of workers; a fork of a process whose JAX/XLA threads hold locks can hang its workers
+        # for ever, so eko runs in a fresh interpreter (spawned, not forked).
+        spawn = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            pool.submit(_solve_eko, dict(theory), [float(x) for x in xgrid],
+                        [(float(q), int(nf)) for q, nf in targets], str(path)).result()
         with EKO.read(path) as eko:
             for i, (q, nf) in enumerate(targets):
                 op = eko[(q**2, nf)].operator  # (14 pids incl. photon, nx, 14, nx) acting on f
