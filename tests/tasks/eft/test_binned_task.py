@@ -76,3 +76,41 @@ def test_bad_dataset_is_reported_with_its_line(tmp_path, run_cli):
     code, _, err = run_cli("fit", card, "-o", tmp_path / "x.h5", "--quiet")
     assert code == 2
     assert f"{card}:7:" in err and "binned.datasets[2]" in err and "unknown dataset 'TOY_Z'" in err
+
+
+ONE_COEFFICIENT = """\
+task: eft-fit
+seed: 3
+replicas: 1
+mode: binned
+binned:
+  database: db
+  datasets: [TOY_A, TOY_B, TOY_C]
+  fit: {fit}
+  nuts: {{chains: 2, warmup: 100, samples: 400}}
+  coefficients:
+    Oa: {{min: -5, max: 5}}
+    Ob: {{value: 0.0}}
+    Oc: {{value: 0.0}}
+"""
+
+
+def test_one_coefficient_posterior_is_the_analytic_gaussian(tmp_path, run_cli):
+    """A one-coefficient NUTS fit (it crashed in the summary: np.cov of one variable is 0-d). Linear EFT with a flat
+    prior far wider than the posterior: the posterior is the analytic fit's Gaussian, so the NUTS mean and
+    standard deviation agree with it within their Monte Carlo errors."""
+    write_toy_database(tmp_path / "db", {"Oa": 0.4, "Ob": -0.3, "Oc": -0.4}, quadratic=True, noise_seed=0)
+    fits = {}
+    for fit in ("analytic", "nuts"):
+        (tmp_path / f"{fit}.yaml").write_text(ONE_COEFFICIENT.format(fit=fit))
+        code, _, err = run_cli("fit", tmp_path / f"{fit}.yaml", "-o", tmp_path / f"{fit}.h5", "--quiet")
+        assert code == 0, err
+        fits[fit] = Results.read(tmp_path / f"{fit}.h5").summary
+    mean, std = fits["analytic"]["mean"][0], fits["analytic"]["std"][0]
+    samples = fits["nuts"]["posterior/samples"][:, 0]
+    assert samples.size == 800 and std < 1.0
+    assert abs(samples.mean() - mean) < 4 * std / np.sqrt(samples.size / 4)   # ESS >= N/4 for this Gaussian
+    assert abs(samples.std(ddof=1) / std - 1) < 0.15
+    np.testing.assert_array_equal(fits["nuts"]["correlation"], [[1.0]])   # of the one fitted coefficient
+    code, out, err = run_cli("report", tmp_path / "nuts.h5")
+    assert code == 0 and "R-hat" in out, err

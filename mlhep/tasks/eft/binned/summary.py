@@ -76,6 +76,7 @@ def _chi2_summary(problem: BinnedProblem, best: np.ndarray) -> dict:
 
 
 def _correlation(cov: np.ndarray) -> np.ndarray:
+    cov = np.atleast_2d(cov)   # np.cov of a single coefficient's samples is 0-d
     std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(np.outer(std, std) > 0, cov / np.outer(std, std), 0.0)
