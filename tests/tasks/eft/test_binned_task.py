@@ -114,3 +114,17 @@ def test_one_coefficient_posterior_is_the_analytic_gaussian(tmp_path, run_cli):
     np.testing.assert_array_equal(fits["nuts"]["correlation"], [[1.0]])   # of the one fitted coefficient
     code, out, err = run_cli("report", tmp_path / "nuts.h5")
     assert code == 0 and "R-hat" in out, err
+
+
+def test_replicas_that_do_not_converge_are_reported_not_waited_for(tmp_path, run_cli):
+    """Quadratic MC replicas with an iteration cap too low to converge: the fit ends, says which replicas did not
+    converge on stderr, and flags them in the results and the report."""
+    card = write_card(tmp_path, quadratic="true")
+    card.write_text(card.read_text().replace("  fit: replicas\n", "  fit: replicas\n  replica: {max_iterations: 2}\n"))
+    code, out, err = run_cli("fit", card, "-o", tmp_path / "fit.h5", "--quiet")
+    assert code == 0, err
+    converged = Results.read(tmp_path / "fit.h5").replicas["converged"]
+    assert converged.size == 12 and not converged.all()
+    assert f"{np.sum(~converged)} of 12 replicas reached binned.replica.max_iterations = 2" in err
+    code, out, _ = run_cli("report", tmp_path / "fit.h5")
+    assert f"converged: {np.sum(converged)}/12" in out

@@ -126,6 +126,12 @@ def _replica_fit(problem: BinnedProblem, config: BinnedConfig, ctx):
     ctx.log(f"eft-fit: {ids.size} replicas minimised in {time.perf_counter() - started:.2f} s "
             f"(batched Newton, {starts.shape[0]} starts each, {outcome['converged'].sum()}/{ids.size} converged, "
             f"max {int(np.max(outcome['iterations']))} iterations)")
+    stuck = np.asarray(result.replica_ids)[~np.asarray(outcome["converged"], dtype=bool)]
+    if stuck.size:   # reported, never waited for: the step stops every start at the iteration cap
+        print(f"eft-fit: warning: {stuck.size} of {ids.size} replicas reached {SECTION}.replica.max_iterations = "
+              f"{config.replica.max_iterations} without converging; their best iterate is kept and flagged in "
+              f"replicas/converged (raise max_iterations, or check the bounds): {stuck[:20].tolist()}"
+              f"{' ...' if stuck.size > 20 else ''}", file=sys.stderr, flush=True)
     return (_global_minimum(problem, config, ctx.seed), {"replica_id": np.asarray(result.replica_ids), **outcome},
             result)
 
