@@ -51,6 +51,18 @@ class NutsConfig:
 
 
 @dataclass
+class NestedConfig:
+    """Posterior and evidence by nested sampling (blackjax's nested slice sampler), flat priors inside the bounds:
+    finds every mode of a multimodal (quadratic) posterior, as SMEFiT's nested sampling does."""
+
+    live: int = option(500, "live points (more: finer evidence, modes less likely missed)", ge=20, le=100000)
+    inner_steps: Optional[int] = option(None, "slice moves per new live point (default: max(5, 3 x fitted))", ge=1)
+    tolerance: float = option(0.01, "stop when the live points can add less than this to log Z", gt=0)
+    max_steps: int = option(20000, "cap on the steps (each replaces half the live points)", ge=1)
+    samples: int = option(4000, "posterior draws resampled from the weighted dead points", ge=10)
+
+
+@dataclass
 class ScanConfig:
     """Profile chi2 scans: 1D for every fitted coefficient, 2D for the listed pairs (others minimised)."""
 
@@ -70,9 +82,11 @@ class BinnedConfig:
     use_quadratic: bool = option(False, "include O(1/Lambda^4) quadratic EFT corrections")
     use_theory_covmat: bool = option(True, "add the theory covariance of each dataset to the experimental one")
     use_t0: bool = option(True, "t0 prescription: multiplicative systematics rescaled to the SM prediction")
-    fit: Literal["analytic", "replicas", "nuts", "scan"] = option(
-        "replicas", "analytic: linear Gaussian closed form; replicas: MC replicas; nuts: posterior; scan: chi2")
+    fit: Literal["analytic", "replicas", "nuts", "nested", "scan"] = option(
+        "replicas", "analytic: linear Gaussian closed form; replicas: MC replicas; nuts: posterior (one mode); "
+                    "nested: posterior and evidence (every mode); scan: chi2")
     replica: ReplicaConfig = option(ReplicaConfig(), "replica fit settings")
     nuts: NutsConfig = option(NutsConfig(), "NUTS settings")
+    nested: NestedConfig = option(NestedConfig(), "nested sampling settings")
     scan: ScanConfig = option(ScanConfig(), "scan settings (also used by other fits for 2D contours if pairs set)")
     flat_threshold: float = option(1e-8, "Fisher eigenvalues below this fraction of the largest are flat", gt=0)

@@ -113,6 +113,28 @@ def make_replica_solver(problem: BinnedProblem, max_iterations: int, tolerance: 
     return jax.jit(one)
 
 
+def separate_minima(problem: BinnedProblem, starts: np.ndarray, max_iterations: int, tolerance: float,
+                    delta_chi2: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct local minima of the central data's chi2 reached from ``starts`` (K, F), within ``delta_chi2`` of the
+    lowest: (M, F) points and (M,) chi2, lowest first. Two minima are the same when they lie within 1e-3 of the box
+    (or of the start spread) in every coefficient. A quadratic EFT chi2 with M > 1 has a multimodal posterior."""
+    whiten, chi2_whitened = problem.whitened()
+    data_w = whiten(jnp.asarray(problem.central))
+    lower, upper = jnp.asarray(problem.coefficients.lower), jnp.asarray(problem.coefficients.upper)
+    solve = jax.jit(jax.vmap(lambda x0: minimise(lambda x: chi2_whitened(x, data_w), x0, lower, upper,
+                                                 max_iterations=max_iterations, tolerance=tolerance)))
+    result = solve(jnp.asarray(starts))
+    x, chi2 = np.asarray(result.x), np.asarray(result.value)
+    keep = np.isfinite(chi2) & (chi2 <= np.nanmin(chi2) + delta_chi2)
+    x, chi2 = x[keep][np.argsort(chi2[keep])], np.sort(chi2[keep])
+    scale = 1e-3 * np.ptp(np.concatenate([starts, x]), axis=0).clip(1e-12)
+    distinct = [0]
+    for i in range(1, len(x)):
+        if all(np.any(np.abs(x[i] - x[j]) > scale) for j in distinct):
+            distinct.append(i)
+    return x[distinct], chi2[distinct]
+
+
 class ReplicaTrainable:
     """The replica fit as an mlhep ``Trainable`` for the gradient-descent engine.
 

@@ -7,7 +7,8 @@ from .pca import leading_components
 
 FIT_NAMES = {"analytic": "analytic linear Gaussian fit (inverse Fisher covariance)",
              "replicas": "Monte Carlo replicas (pseudo-data, one chi2 minimisation each)",
-             "nuts": "Bayesian posterior (NUTS, flat priors)", "scan": "profile chi2 scans"}
+             "nuts": "Bayesian posterior (NUTS, flat priors)",
+             "nested": "Bayesian posterior and evidence (nested sampling, flat priors)", "scan": "profile chi2 scans"}
 
 
 def _str(value) -> str:
@@ -60,6 +61,12 @@ def report_binned(results) -> str:
                       f"{int(s['posterior/divergences'])} divergences, step size {float(s['posterior/step_size']):.3g}",
                   "  " + ", ".join(f"{c}: R-hat {r:.3f} ESS {e:.0f}"
                                    for c, r, e in zip(free, s["posterior/rhat"], s["posterior/ess"]))]
+    if "posterior/log_evidence" in s:
+        lines += ["", f"nested sampling: log Z = {float(s['posterior/log_evidence']):.3f} "
+                      f"+- {float(s['posterior/log_evidence_error']):.3f} (likelihood exp(-chi2/2), flat prior on the "
+                      f"bounds), {int(s['posterior/live_points'])} live points, "
+                      f"{int(s['posterior/dead_points'])} dead, ESS {float(s['posterior/nested_ess']):.0f}"
+                      + ("" if bool(s["posterior/converged"]) else "; NOT converged (max_steps reached)")]
     if "converged" in results.replicas:
         conv = results.replicas["converged"]
         lines.append(f"\nreplica minimisations converged: {int(np.sum(conv))}/{conv.size}")

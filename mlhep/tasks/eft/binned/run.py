@@ -13,7 +13,7 @@ from mlhep.task import Outputs
 
 from .config import BinnedConfig
 from .fits import (NewtonTrainable, ReplicaTrainable, analytic_fit, make_replica_solver, replica_data,
-                   replica_keys, start_points)
+                   replica_keys, separate_minima, start_points)
 from .problem import BinnedProblem
 from .scans import DELTA_CHI2_1D, interval_from_scan, run_scans, scan_ranges
 from .setup import SECTION, setup_fit
@@ -41,10 +41,13 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
         whiten, chi2_whitened = problem.whitened()
         central_w = whiten(jnp.asarray(problem.central))
         from .sampler import sample_posterior   # blackjax starts JAX's backend on import: only when sampling
+        minima = _check_modes(problem, config, ctx)
+        extra["posterior/minima"], extra["posterior/minima_chi2"] = minima
         posterior = sample_posterior(
             lambda x: chi2_whitened(x, central_w), best,
             problem.coefficients.lower, problem.coefficients.upper, jax.random.PRNGKey(ctx.seed),
-            config.nuts.chains, config.nuts.warmup, config.nuts.samples)
+            config.nuts.chains, config.nuts.warmup, config.nuts.samples,
+            minima=minima[0] if len(minima[0]) > 1 else None)
         samples = posterior.samples.reshape(-1, posterior.samples.shape[-1])
         refuse_non_finite(samples, "NUTS posterior sample", problem)
         extra.update({"posterior/rhat": posterior.rhat, "posterior/ess": posterior.ess,
@@ -54,6 +57,9 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
                       "posterior/chains": np.int64(config.nuts.chains)})
         ctx.log(f"eft-fit: NUTS max R-hat {np.nanmax(posterior.rhat):.3f}, min ESS {np.min(posterior.ess):.0f}, "
                 f"acceptance {posterior.acceptance:.2f}, {posterior.divergences} divergences")
+    if config.fit == "nested":
+        samples, nested_extra = _nested(problem, config, ctx)
+        extra.update(nested_extra)
     if config.fit == "scan" or (config.scan.pairs and config.fit != "analytic"):
         extra.update(_scans(problem, config, ctx, best, analytic))
     seconds = time.perf_counter() - started
@@ -64,6 +70,38 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
     outputs = Outputs(replicas=replicas, summary=summary)
     outputs.train = train
     return outputs
+
+
+def _check_modes(problem: BinnedProblem, config: BinnedConfig, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Separate minima of the chi2 (Delta chi2 < 10) from multi-start Newton; more than one is a multimodal
+    posterior, which NUTS does not sample across: warned about, with the chains started one per minimum."""
+    starts = start_points(problem, max(16, n_starts(config)), ctx.seed)
+    minima, chi2 = separate_minima(problem, starts, config.replica.max_iterations, config.replica.tolerance)
+    if len(minima) > 1:
+        where = "; ".join(f"chi2 {c:.2f} at [{', '.join(f'{v:.3g}' for v in x)}]" for x, c in zip(minima, chi2))
+        print(f"eft-fit: warning: the chi2 has {len(minima)} separate minima within Delta chi2 < 10 ({where}): the "
+              f"posterior is multimodal and NUTS does not move between modes (its chains start one per minimum, so "
+              f"R-hat > 1.1 shows it); use {SECTION}.fit: nested for the weights of the modes",
+              file=sys.stderr, flush=True)
+    return minima, chi2
+
+
+def _nested(problem: BinnedProblem, config: BinnedConfig, ctx) -> tuple[np.ndarray, dict]:
+    from .nested import nested_sample
+    whiten, chi2_whitened = problem.whitened()
+    central_w = whiten(jnp.asarray(problem.central))
+    n = config.nested
+    result = nested_sample(lambda x: chi2_whitened(x, central_w), problem.coefficients.lower,
+                           problem.coefficients.upper, jax.random.PRNGKey(ctx.seed), n.live, n.inner_steps,
+                           n.tolerance, n.max_steps, n.samples, log=ctx.log)
+    refuse_non_finite(result.samples, "nested-sampling posterior sample", problem)
+    ctx.log(f"eft-fit: nested sampling log Z = {result.log_evidence:.3f} +- {result.log_evidence_error:.3f}, "
+            f"{result.dead} dead points, ESS {result.ess:.0f}")
+    return result.samples, {
+        "posterior/log_evidence": np.float64(result.log_evidence),
+        "posterior/log_evidence_error": np.float64(result.log_evidence_error),
+        "posterior/dead_points": np.int64(result.dead), "posterior/nested_ess": np.float64(result.ess),
+        "posterior/live_points": np.int64(n.live), "posterior/converged": np.bool_(result.converged)}
 
 
 def refuse_non_finite(values: np.ndarray, what: str, problem: BinnedProblem) -> None:

@@ -28,8 +28,10 @@ class PosteriorSamples:
 
 
 def sample_posterior(chi2_fn: Callable, start: np.ndarray, lower: np.ndarray, upper: np.ndarray, key: jax.Array,
-                     chains: int, warmup: int, samples: int) -> PosteriorSamples:
-    """NUTS samples of exp(-chi2_fn(x)/2) on the box; ``start`` (F,) should be near the mode."""
+                     chains: int, warmup: int, samples: int, minima: np.ndarray | None = None) -> PosteriorSamples:
+    """NUTS samples of exp(-chi2_fn(x)/2) on the box; ``start`` (F,) should be near the mode. With ``minima``
+    (M, F) of a multimodal chi2, chain c starts near minimum c mod M, so that R-hat shows chains that stay in
+    their own mode (NUTS does not cross between separated modes)."""
     lower, upper = jnp.asarray(lower), jnp.asarray(upper)
     width = upper - lower
 
@@ -40,8 +42,11 @@ def sample_posterior(chi2_fn: Callable, start: np.ndarray, lower: np.ndarray, up
         log_jacobian = jnp.sum(jnp.log(width) + jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u))
         return -0.5 * chi2_fn(to_x(u)) + log_jacobian
 
-    fraction = np.clip((np.asarray(start) - np.asarray(lower)) / np.asarray(width), 1e-6, 1 - 1e-6)
-    u0 = jnp.log(fraction) - jnp.log1p(-fraction)
+    def to_u(x):
+        fraction = np.clip((np.asarray(x) - np.asarray(lower)) / np.asarray(width), 1e-6, 1 - 1e-6)
+        return jnp.log(fraction) - jnp.log1p(-fraction)
+
+    u0 = to_u(start)
     key_warmup, key_init, key_sample = jax.random.split(key, 3)
     adaptation = blackjax.window_adaptation(blackjax.nuts, logdensity, is_mass_matrix_diagonal=False)
     (state, parameters), _ = adaptation.run(key_warmup, u0, num_steps=warmup)
@@ -51,7 +56,8 @@ def sample_posterior(chi2_fn: Callable, start: np.ndarray, lower: np.ndarray, up
     cov = jnp.atleast_2d(parameters["inverse_mass_matrix"])
     chol = jnp.linalg.cholesky(cov + 1e-12 * jnp.eye(cov.shape[0]))
     noise = jax.random.normal(key_init, (chains, u0.size))
-    positions = state.position + noise @ chol.T
+    centres = state.position if minima is None else to_u(np.asarray(minima)[np.arange(chains) % len(minima)])
+    positions = centres + noise @ chol.T
     states = jax.vmap(kernel.init)(positions)
 
     @jax.jit

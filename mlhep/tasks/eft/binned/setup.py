@@ -71,7 +71,7 @@ def check_fit_options(config: BinnedConfig, ctx) -> None:
     if config.fit == "analytic" and config.use_quadratic:
         raise ctx.fail(f"{SECTION}.use_quadratic", "fit: analytic is the linear Gaussian fit; use "
                                                    "replicas, nuts or scan with quadratic corrections")
-    if config.fit in ("nuts", "scan"):
+    if config.fit in ("nuts", "nested", "scan"):
         for name, spec in config.coefficients.items():
             if spec.value is None and spec.constrain is None and (spec.min is None or spec.max is None):
                 raise ctx.fail(f"{SECTION}.coefficients.{name}",

@@ -3,7 +3,7 @@
 Keys: ``mode``, ``fit``; ``coefficients/names`` (N,), ``coefficients/free`` (F,); ``datasets/names|n_points|
 order`` (D,); ``best_fit``, ``mean``, ``std`` (N,); ``bounds68``, ``bounds95`` (N, 2); ``correlation`` (F, F);
 ``chi2/*`` (best fit and SM, total and per dataset; ``chi2/pulls_best`` (n,)); ``pca/*``; ``analytic/*``;
-``posterior/samples`` (S, N) for NUTS; and the scan or diagnostic arrays passed in ``extra``.
+``posterior/samples`` (S, N) for NUTS and nested sampling; and the scan or diagnostic arrays passed in ``extra``.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def summarise(problem: BinnedProblem, config: BinnedConfig, best: np.ndarray, an
         out["bounds68"] = np.percentile(full, [15.865, 84.135], axis=0).T
         out["bounds95"] = np.percentile(full, [2.5, 97.5], axis=0).T
         out["correlation"] = _correlation(np.cov(np.asarray(samples), rowvar=False))
-        if config.fit == "nuts":
+        if config.fit in ("nuts", "nested"):
             out["posterior/samples"] = full
     elif config.fit == "scan":
         out["mean"] = best_full
