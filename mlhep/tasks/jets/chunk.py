@@ -34,9 +34,15 @@ class ChunkSpec:
 
     def seeds(self) -> tuple[int, np.random.SeedSequence]:
         """(Pythia seed in [1, 9e8], SeedSequence of the detector) derived from (seed, process, index)."""
-        base = np.random.SeedSequence(self.seed, spawn_key=(PROCESS_CODES[self.process], self.index))
-        pythia_seed = int(base.generate_state(1, dtype=np.uint64)[0] % 900_000_000) + 1
-        return pythia_seed, np.random.SeedSequence(self.seed, spawn_key=(PROCESS_CODES[self.process], self.index, 1))
+        return chunk_seeds(self.seed, PROCESS_CODES[self.process], self.index)
+
+
+def chunk_seeds(seed: int, process_code: int, index: int) -> tuple[int, np.random.SeedSequence]:
+    """(Pythia seed in [1, 9e8], SeedSequence of the detector) of chunk ``index`` of a process, from the sample's
+    ``seed`` alone: independent of workers, array splitting and the order in which chunks run."""
+    base = np.random.SeedSequence(seed, spawn_key=(process_code, index))
+    pythia_seed = int(base.generate_state(1, dtype=np.uint64)[0] % 900_000_000) + 1
+    return pythia_seed, np.random.SeedSequence(seed, spawn_key=(process_code, index, 1))
 
 
 def select_jets(jets, tops, process: str, sample: SampleDefinition):

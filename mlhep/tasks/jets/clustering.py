@@ -85,9 +85,10 @@ def pad_constituents(p4: np.ndarray, group: np.ndarray, n_groups: int, n_max: in
 
 
 def leading_jets(p4: np.ndarray, event: np.ndarray, n_events: int, radius: float, pt_min: float, n_max: int,
-                 leading_only: bool = True) -> Jets:
+                 leading_only: bool = True, n_leading: int = 1) -> Jets:
     """Anti-kT jets of radius ``radius`` with pT >= ``pt_min`` of each event; with ``leading_only`` only the
-    hardest jet of each event (and only if it passes ``pt_min``).
+    ``n_leading`` hardest jets of each event (1: the hardest; those passing ``pt_min``), ordered by event and
+    then pT-descending.
 
     ``p4`` (n, 4) flat particles ordered by ``event`` (n,) in [0, n_events)."""
     import awkward as ak
@@ -109,10 +110,13 @@ def leading_jets(p4: np.ndarray, event: np.ndarray, n_events: int, radius: float
     selected = np.ones(jet_event.size, dtype=bool)
     if leading_only and jet_event.size:
         order = np.lexsort((-pt(jet_p4), jet_event))
-        first = np.concatenate([[True], jet_event[order][1:] != jet_event[order][:-1]])
+        sorted_event = jet_event[order]
+        rank = np.arange(order.size) - np.searchsorted(sorted_event, sorted_event)     # 0 = hardest of its event
         selected[:] = False
-        selected[order[first]] = True
+        selected[order[rank < n_leading]] = True
     keep = np.flatnonzero(selected)
+    if leading_only and n_leading > 1:       # event, then pT-descending (inclusive_jets' order is not by pT)
+        keep = keep[np.lexsort((-pt(jet_p4[keep]), jet_event[keep]))]
     new_index = np.full(jet_event.size, -1, dtype=np.int64)
     new_index[keep] = np.arange(keep.size)
     owner = np.repeat(np.arange(jet_event.size), n_const)      # jet of each flat constituent entry

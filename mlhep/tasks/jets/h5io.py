@@ -47,45 +47,43 @@ CHUNK_DTYPE = np.dtype([("process", "S8"), ("index", np.int64), ("n_jets", np.in
                         ("seconds", np.float64), ("pythia_seed", np.int64)])
 
 
-class JetFileWriter:
-    """Append jets to a new file atomically: ``with JetFileWriter(path, generation) as w: w.append(chunk)``.
+class ChunkedFileWriter:
+    """Append rows to a new HDF5 file atomically: ``with ChunkedFileWriter(path, attrs, datasets) as w:
+    w.append(arrays)``. ``datasets`` {name: (per-row shape, dtype)}: each is created empty, chunked along the
+    rows (gzip 1 + shuffle) and resizable; ``/chunks`` (``CHUNK_DTYPE``) gets one row per appended ``stats``.
 
     On a clean exit the file is complete and renamed onto ``path``; on an exception the partial file is removed
-    and ``path`` is left as it was."""
+    and ``path`` is left as it was. Shared by every generator that writes chunked samples (jets, dijets)."""
 
-    def __init__(self, path: str | os.PathLike, generation: dict, n_constituents: int = 200, task_index: int = 0,
-                 task_count: int = 1, rows_per_chunk: int = 512):
+    def __init__(self, path: str | os.PathLike, attrs: dict, datasets: dict, rows_per_chunk: int = 512):
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
-        self.generation, self.c = generation, n_constituents
-        self.task_index, self.task_count, self.rows = task_index, task_count, rows_per_chunk
+        self.attrs, self.datasets, self.rows = attrs, datasets, rows_per_chunk
         self.file: h5py.File | None = None
 
-    def __enter__(self) -> JetFileWriter:
+    def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = h5py.File(self.partial, "w")
         f = self.file
-        f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "constituent_components": "E,px,py,pz",
-                        "n_constituents": self.c, "generation": json.dumps(self.generation, sort_keys=True),
-                        "task_index": self.task_index, "task_count": self.task_count})
-        for name, (shape, dtype) in JET_DATASETS.items():
-            tail = shape(self.c)
+        f.attrs.update(self.attrs)
+        for name, (tail, dtype) in self.datasets.items():
             f.create_dataset(name, shape=(0, *tail), maxshape=(None, *tail), dtype=dtype,
                              chunks=(self.rows, *tail), compression="gzip", compression_opts=1, shuffle=True)
         f.create_dataset("chunks", shape=(0,), maxshape=(None,), dtype=CHUNK_DTYPE, chunks=(64,))
         return self
 
-    def append(self, jets: dict) -> None:
-        """Append one chunk's arrays (keys of ``JET_DATASETS``; optional ``stats`` dict: a row of /chunks)."""
-        n = len(jets["label"])
-        for name in JET_DATASETS if n else ():
+    def append(self, rows: dict) -> None:
+        """Append one chunk's arrays (every key of ``datasets``; optional ``stats`` dict: a row of /chunks with
+        the fields of ``CHUNK_DTYPE``)."""
+        n = len(rows[next(iter(self.datasets))])
+        for name in self.datasets if n else ():
             ds = self.file[name]
             ds.resize(ds.shape[0] + n, axis=0)
-            ds[-n:] = jets[name]
-        if "stats" in jets:
-            s = jets["stats"]
-            row = np.array([(s["process"].encode(), s["index"], s["n_jets"], s["n_events"], s["seconds"],
-                             s["pythia_seed"])], dtype=CHUNK_DTYPE)
+            ds[-n:] = rows[name]
+        if "stats" in rows:
+            s = rows["stats"]
+            row = np.array([tuple(s[k].encode() if k == "process" else s[k] for k in CHUNK_DTYPE.names)],
+                           dtype=CHUNK_DTYPE)
             self.append_chunk_rows(row)
 
     def append_chunk_rows(self, rows: np.ndarray) -> None:
@@ -101,6 +99,21 @@ class JetFileWriter:
         with open(self.partial, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(self.partial, self.path)
+
+
+class JetFileWriter(ChunkedFileWriter):
+    """Append jets to a new file atomically: ``with JetFileWriter(path, generation) as w: w.append(chunk)``
+    (the layout of this module's docstring; atomic as :class:`ChunkedFileWriter`)."""
+
+    def __init__(self, path: str | os.PathLike, generation: dict, n_constituents: int = 200, task_index: int = 0,
+                 task_count: int = 1, rows_per_chunk: int = 512):
+        self.generation, self.c = generation, n_constituents
+        self.task_index, self.task_count = task_index, task_count
+        attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "constituent_components": "E,px,py,pz",
+                 "n_constituents": n_constituents, "generation": json.dumps(generation, sort_keys=True),
+                 "task_index": task_index, "task_count": task_count}
+        datasets = {name: (shape(n_constituents), dtype) for name, (shape, dtype) in JET_DATASETS.items()}
+        super().__init__(path, attrs, datasets, rows_per_chunk)
 
 
 @dataclass(frozen=True)
@@ -149,19 +162,23 @@ def generation_settings(path: str | os.PathLike) -> dict:
         return json.loads(f.attrs["generation"])
 
 
-def merge_parts(parts: list[str | os.PathLike], output: str | os.PathLike) -> int:
-    """Concatenate the part files of one array job (any order given) into ``output``; returns the jet count.
+def merge_chunked_parts(parts: list, check, open_writer, same_attrs: tuple[str, ...] = ("generation",),
+                        step: int = 4096) -> int:
+    """Concatenate the part files of one array job (any order given) into the writer's file; returns the rows.
 
-    Refuses parts of different settings, a missing or repeated task index, and foreign files."""
+    ``check(file, path)`` refuses foreign files (a :class:`DataError`); parts must carry ``task_index``,
+    ``task_count`` and equal ``same_attrs``; ``open_writer(attrs of the first part)`` gives the
+    :class:`ChunkedFileWriter` of ``output``, whose datasets are copied ``step`` rows at a time, then /chunks.
+    Refuses parts of different settings and a missing or repeated task index."""
     if not parts:
         raise DataError("merge: no part files given")
     infos = []
     for path in parts:
         try:
             with h5py.File(path, "r") as f:
-                _check_mlhep_file(f, path)
-                infos.append((int(f.attrs["task_index"]), int(f.attrs["task_count"]), f.attrs["generation"],
-                              int(f.attrs["n_constituents"]), path))
+                check(f, path)
+                infos.append((int(f.attrs["task_index"]), int(f.attrs["task_count"]),
+                              [f.attrs[a] for a in same_attrs], dict(f.attrs), path))
         except OSError as err:
             raise DataError(f"{path}: cannot open as HDF5 ({err})") from None
     infos.sort(key=lambda x: x[0])
@@ -170,7 +187,7 @@ def merge_parts(parts: list[str | os.PathLike], output: str | os.PathLike) -> in
         raise DataError(f"merge: parts of different task counts {sorted(counts)}")
     (count,) = counts
     for other in infos[1:]:
-        if other[2] != infos[0][2] or other[3] != infos[0][3]:
+        if any(np.any(a != b) for a, b in zip(other[2], infos[0][2])):
             raise DataError(f"merge: {other[4]} was generated with other settings than {infos[0][4]}")
     indices = [i[0] for i in infos]
     if indices != list(range(count)):
@@ -179,13 +196,21 @@ def merge_parts(parts: list[str | os.PathLike], output: str | os.PathLike) -> in
         raise DataError(f"merge: expected task indices 0..{count - 1} once each; missing {missing}, repeated "
                         f"{repeated}")
     total = 0
-    with JetFileWriter(output, json.loads(infos[0][2]), n_constituents=infos[0][3]) as writer:
+    with open_writer(infos[0][3]) as writer:
         for *_, path in infos:
             with h5py.File(path, "r") as f:
-                n = f["label"].shape[0]
-                step = 4096
+                n = f[next(iter(writer.datasets))].shape[0]
                 for a in range(0, n, step):
-                    writer.append({name: f[name][a:a + step] for name in JET_DATASETS})
+                    writer.append({name: f[name][a:a + step] for name in writer.datasets})
                 writer.append_chunk_rows(f["chunks"][:])
                 total += n
     return total
+
+
+def merge_parts(parts: list[str | os.PathLike], output: str | os.PathLike) -> int:
+    """Concatenate the part files of one array job (any order given) into ``output``; returns the jet count.
+
+    Refuses parts of different settings, a missing or repeated task index, and foreign files."""
+    def open_writer(attrs):
+        return JetFileWriter(output, json.loads(attrs["generation"]), n_constituents=int(attrs["n_constituents"]))
+    return merge_chunked_parts(parts, _check_mlhep_file, open_writer, ("generation", "n_constituents"))

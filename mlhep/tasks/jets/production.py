@@ -60,16 +60,17 @@ def task_chunks(chunks: list[ChunkSpec], task_index: int, task_count: int) -> li
     return chunks[task_index * n // task_count:(task_index + 1) * n // task_count]
 
 
-def _run(specs: list[ChunkSpec], workers: int):
-    """Yield (position, result) as chunks finish (in-process when ``workers`` is 1)."""
+def run_chunks(specs: list, workers: int, worker=generate_chunk):
+    """Yield (position in ``specs``, result) as chunks finish (in-process when ``workers`` is 1). ``worker(spec)``
+    (picklable, module level) returns a dict whose ``stats`` has the spec's ``process`` and ``index``."""
     if workers <= 1:
         for i, spec in enumerate(specs):
-            yield i, generate_chunk(spec)
+            yield i, worker(spec)
         return
     # spawn: the parent may hold threads (JAX, BLAS) that a fork would copy in a broken state
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         positions = {(s.process, s.index): i for i, s in enumerate(specs)}
-        for result in pool.imap_unordered(generate_chunk, specs):
+        for result in pool.imap_unordered(worker, specs):
             yield positions[(result["stats"]["process"], result["stats"]["index"])], result
 
 
@@ -86,7 +87,7 @@ def produce(plan: ProductionPlan, output, workers: int = 1, task_index: int = 0,
     total = sum(s.n_jets for s in specs)
     with JetFileWriter(output, plan.record(), plan.sample.n_constituents, task_index, task_count) as writer, \
             tqdm(total=total, unit="jet", disable=not progress, desc=f"jets -> {output}") as bar:
-        for position, result in _run(specs, workers):
+        for position, result in run_chunks(specs, workers):
             done[position] = result
             s = result["stats"]
             stats[s["process"]]["jets"] += s["n_jets"]

@@ -21,7 +21,8 @@ class EventBatch:
 
     ``p4`` (n, 4) float64 (E, px, py, pz) in GeV; ``pid``, ``status``, ``daughter1``, ``daughter2``
     (n,) int32 (the record's own indices, local to the event); ``event`` (n,) int64; ``offsets`` (n_events + 1,);
-    ``pthat`` (n_events,) float64: the pT of each event's hard 2 -> 2 process, GeV.
+    ``pthat`` (n_events,) float64: the pT of each event's hard 2 -> 2 process, GeV; ``weight`` (n_events,)
+    float64: Pythia's nominal event weight (1 unless a phase-space bias is on).
     """
 
     p4: np.ndarray
@@ -32,6 +33,7 @@ class EventBatch:
     event: np.ndarray
     offsets: np.ndarray
     pthat: np.ndarray
+    weight: np.ndarray | None = None
 
     @property
     def n_events(self) -> int:
@@ -50,12 +52,13 @@ class Particles:
     n_events: int
 
 
-def make_pythia(process: str, sample: SampleDefinition, seed: int):
-    """An initialised, silent ``pythia8mc.Pythia`` for ``process`` with Pythia seed ``seed``."""
+def make_pythia(process: str, sample: SampleDefinition, seed: int, settings=pythia_settings):
+    """An initialised, silent ``pythia8mc.Pythia`` for ``process`` with Pythia seed ``seed``; ``settings(process,
+    sample, seed)`` gives its ``readString`` lines (default: the jet-tag sample's; other samples pass theirs)."""
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)          # no banner
-    for line in pythia_settings(process, sample, seed):
+    for line in settings(process, sample, seed):
         if not pythia.readString(line):
             raise RuntimeError(f"Pythia refused the setting {line!r}")
     if not pythia.init():
@@ -81,7 +84,8 @@ def next_batch(pythia, n_events: int) -> EventBatch:
     return EventBatch(p4=p4, pid=flat(prt["id"], np.int32), status=flat(prt["status"], np.int32),
                       daughter1=flat(prt["daughter1"], np.int32), daughter2=flat(prt["daughter2"], np.int32),
                       event=np.repeat(np.arange(counts.size, dtype=np.int64), counts), offsets=offsets,
-                      pthat=np.sqrt(np.asarray(events["info"]["pT2Hat"], dtype=np.float64)))
+                      pthat=np.sqrt(np.asarray(events["info"]["pT2Hat"], dtype=np.float64)),
+                      weight=np.asarray(ak.firsts(events["info"]["weights"]), dtype=np.float64))
 
 
 def charge3_table(pythia, pids: np.ndarray) -> np.ndarray:

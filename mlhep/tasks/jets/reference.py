@@ -46,9 +46,9 @@ def _unpickle_names(raw, path, what: str) -> list[str]:
     except Exception as err:       # noqa: BLE001 - any failure means an attribute we cannot read
         raise DataError(f"{path}: cannot decode the column names in {what} ({err})") from None
     names = [n.decode() if isinstance(n, bytes) else n for n in names]
-    if not all(isinstance(n, str) for n in names):
+    if not all(isinstance(n, (str, int)) and not isinstance(n, bool) for n in names):
         raise DataError(f"{path}: {what} is not a list of column names")
-    return names
+    return [str(n) for n in names]           # integer names (a frame without column labels) as "0", "1", ...
 
 
 def _table_columns(table: h5py.Dataset, path) -> dict[str, tuple[str, int]]:
@@ -74,6 +74,25 @@ def _fixed_columns(group: h5py.Group, path) -> dict[str, tuple[str, int]]:
             for i, name in enumerate(group[key][()]):
                 columns[name.decode() if isinstance(name, bytes) else str(name)] = (f"block{m.group(1)}_values", i)
     return columns
+
+
+def open_pandas_frame(f: h5py.File, key: str, path):
+    """The DataFrame that pandas ``to_hdf`` wrote under ``/key`` of the open file ``f``, in either format:
+    (columns {name: (block, position)}, number of rows, ``block(name, a, b)`` -> rows [a, b) of that block as an
+    (b - a, k) array). Integer column names come back as strings ("0", "1", ...)."""
+    group = f[key]
+    if "table" in group and isinstance(group["table"], h5py.Dataset) and group["table"].dtype.names:
+        table = group["table"]
+
+        def block(field, a, b):
+            return np.asarray(table.fields(field)[a:b]).reshape(b - a, -1)
+        return _table_columns(table, path), table.shape[0], block
+    if "axis0" in group and "axis1" in group:
+        def block(field, a, b):
+            return np.asarray(group[field][a:b]).reshape(b - a, -1)
+        return _fixed_columns(group, path), group["axis1"].shape[0], block
+    raise DataError(f"{path}: /{key} is neither a pandas 'table' (/{key}/table) nor a 'fixed' frame "
+                    f"(/{key}/axis0)")
 
 
 def _n_constituents(columns, path) -> int:
@@ -104,22 +123,7 @@ def read_reference(path: str | os.PathLike, key: str = "table", start: int | Non
     with f:
         if key not in f or not isinstance(f[key], h5py.Group):
             raise DataError(f"{path}: no group /{key} (the reference files keep their DataFrame under 'table')")
-        group = f[key]
-        if "table" in group and isinstance(group["table"], h5py.Dataset) and group["table"].dtype.names:
-            table = group["table"]
-            columns, n_rows = _table_columns(table, path), table.shape[0]
-
-            def block(field, a, b):
-                return np.asarray(table.fields(field)[a:b]).reshape(b - a, -1)
-        elif "axis0" in group:
-            columns = _fixed_columns(group, path)
-            n_rows = group["axis1"].shape[0]
-
-            def block(field, a, b):
-                return np.asarray(group[field][a:b]).reshape(b - a, -1)
-        else:
-            raise DataError(f"{path}: /{key} is neither a pandas 'table' (/{key}/table) nor a 'fixed' frame "
-                            f"(/{key}/axis0)")
+        columns, n_rows, block = open_pandas_frame(f, key, path)
         c = _n_constituents(columns, path)
         a0, b0, _ = slice(start, stop).indices(n_rows)
         n = max(b0 - a0, 0)
