@@ -69,10 +69,10 @@ def check_command(runcard, example):
     click.echo(f"{path}: OK (task {card.task}, {card.replicas} replicas)")
 
 
-def _no_training(trainable):
-    """``ctx.train`` where a task must not train (``validate`` for check; ``setup`` for hyperopt, which trains
-    the trainable itself): a task that calls it has a bug, so it keeps its traceback."""
-    raise RuntimeError("this task called ctx.train outside fit (in validate or setup): a bug in the task")
+def _no_training(trainable, **_):
+    """``ctx.train`` for ``mlhep check``, where a task's ``validate`` must not train: a task that calls it has a
+    bug, so it keeps its traceback."""
+    raise RuntimeError("this task called ctx.train in validate (mlhep check): a bug in the task")
 
 
 @cli.command("fit")
@@ -93,38 +93,57 @@ def fit_command(runcard, example, output, replicas, resume, sequential, quiet):
 @cli.command("hyperopt")
 @click.argument("runcard", type=click.Path(dir_okay=False))
 @click.option("--trials", type=click.IntRange(1, 1_000_000), help="override hyperopt.trials")
-@click.option("-o", "--output", type=click.Path(), help="CSV table of this worker's trials")
-@click.option("-q", "--quiet", is_flag=True, help="no progress output")
-def hyperopt_command(runcard, trials, output, quiet):
-    """Search the runcard's `hyperopt.space` with optuna; each batch of trials trains as one program."""
-    import csv
+@click.option("--storage", metavar="SPEC", help="override hyperopt.storage: FILE.db (SQLite), journal:FILE, or an RDB "
+                                                "URL (relative paths: to the current folder)")
+@click.option("--study", metavar="NAME", help="override hyperopt.study")
+@click.option("--worker", type=click.IntRange(0, 2**20), envvar="SLURM_ARRAY_TASK_ID",
+              help="this worker's index: its sampler seed is the hyperopt seed + WORKER [$SLURM_ARRAY_TASK_ID, 0]")
+@click.option("-o", "--output", type=click.Path(), help="trials table (.h5; default RUNCARD-hyperopt.h5); the best "
+                                                        "trial's runcard is written beside it as OUTPUT-best.yaml")
+@click.option("--fail-running", is_flag=True, help="first close every trial still marked running as lost (after a "
+                                                   "crash, when no other worker runs): the study then replaces them")
+@click.option("-q", "--quiet", is_flag=True, help="no progress bars (one line per trial is still printed)")
+def hyperopt_command(runcard, trials, storage, study, worker, output, fail_running, quiet):
+    """Search the runcard's `hyperopt.space` with optuna; trials of one shape train as one program.
+
+    Workers started with the same runcard and storage join one study (e.g. a SLURM array job, see
+    scripts/slurm/); each writes the whole study's trials table after every batch."""
     import dataclasses
 
     from mlhep import hyperopt
     from mlhep.fit import load
-    from mlhep.io.output import check_output
-    from mlhep.task import RunContext
-    card, task = load(Path(runcard))
-    use_precision(task.variant(card.config)[1].precision)
+    from mlhep.hyperopt import outputs, study as study_mod
+    from mlhep.io.output import OutputLock, check_output, remove_stale_temporaries
+    from mlhep.runtime import use_task
+    path = Path(runcard)
+    card, task = load(path)
     hyperopt.check_runcard(card, task)
-    hcfg = card.hyperopt
-    if trials is not None:
-        hcfg = dataclasses.replace(hcfg, trials=trials)
-    out = Path(output or f"{Path(runcard).stem}-hyperopt.csv")
-    check_output(out)   # before the search, not after it
-    ctx = RunContext(runcard_path=Path(runcard), seed=card.seed, replica_ids=None, fail=card.fail,
-                     train=_no_training, quiet=quiet)
-    rows = hyperopt.search(card, task, ctx, hcfg, log=click.echo)
-    if not rows:
-        click.echo(f"study '{hcfg.study}' already has {hcfg.trials} trials")
-        return
-    best = min(rows, key=lambda r: r["loss"])
-    click.echo("best of this worker: " + ", ".join(f"{k}={v}" for k, v in best.items()))
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    click.echo(f"wrote {out}")
+    use_task(task.variant(card.config)[1])
+    hcfg = card.hyperopt if trials is None else dataclasses.replace(card.hyperopt, trials=trials)
+    out = Path(output or f"{path.stem}-hyperopt.h5")
+    best = outputs.best_runcard_path(out)
+    check_output(out, best)   # before the search, not after it
+    default = out.with_name(out.name + ".journal")
+    spec = (study_mod.storage_spec(storage, Path.cwd(), default) if storage else
+            study_mod.storage_spec(hcfg.storage, path.parent, default))
+    settings = hyperopt.Settings(storage=spec, study=study or hcfg.study, output=out, worker=worker or 0,
+                                 quiet=quiet, fail_running=fail_running)
+    with OutputLock(out):
+        for stale in remove_stale_temporaries(out) + remove_stale_temporaries(best):
+            click.echo(f"removed {stale}, left behind by a run that was killed")
+        try:
+            outcome = hyperopt.search(card, task, hcfg, settings, log=click.echo)
+        except (Interrupted, KeyboardInterrupt):   # the running batch is closed as lost; finished trials are kept
+            click.echo("mlhep: interrupted: the running batch of trials is lost, the finished trials stay in the "
+                       "study; run the same command to continue it", err=True)
+            raise click.exceptions.Exit(130) from None
+    if not outcome.records:
+        click.echo(f"study '{settings.study}' already has {hcfg.trials} trials")
+    cols, attrs = outputs.read(outcome.table)
+    if attrs["best_trial"] >= 0:
+        click.echo(f"best trial of the study: {attrs['best_trial']} (reward {attrs['best_reward']:.6g})")
+    click.echo(f"wrote {outcome.table} ({len(cols['number'])} trials)" +
+               (f" and {outcome.best_runcard}" if outcome.best_runcard else ""))
 
 
 @cli.command("merge")

@@ -1,4 +1,5 @@
-"""``mlhep report``: the engine's summary of any results file, then the task's own table and plots."""
+"""``mlhep report``: the engine's summary of any results file, then the task's own table and plots (or, for a
+``mlhep hyperopt`` trials table, its best trials and scan plots)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from mlhep.errors import ResultsError
+from mlhep.hyperopt import report as hyperopt_report
+from mlhep.hyperopt.outputs import is_hyperopt_file
 from mlhep.io.results import Results
 from mlhep.plotting import figure
 from mlhep.registry import load_tasks
@@ -38,17 +41,21 @@ def training_summary(res: Results) -> str:
 
 
 def summary(path: Path) -> str:
+    if is_hyperopt_file(path):
+        return hyperopt_report.summary(path)
     res = Results.read(path)
     text = _task_of(res).report(res)
     return training_summary(res) + ("\n\n" + text if text else "")
 
 
 def plots(path: Path, outdir: Path) -> list[Path]:
-    res = Results.read(path)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ResultsError(f"cannot create the plot folder {outdir}: {err.strerror}") from None
+    if is_hyperopt_file(path):
+        return hyperopt_report.plots(path, outdir)
+    res = Results.read(path)
     written = list(_task_of(res).plot(res, outdir))
     for stage in res.stages:
         if res.stage_train(stage)["history_valid"].size:
