@@ -279,8 +279,8 @@ COEFFICIENT_ROWS = [
     ("constrain-on-fixed", {"Ob": "{value: 0.0}", "Oc": "{constrain: [{Ob: 1.0}]}"}, "Oc",
      "binned.coefficients.Oc.constrain[0]", "not a fitted coefficient"),
     ("constrain-empty", {"Oc": "{constrain: []}"}, "Oc", "binned.coefficients.Oc.constrain", "empty constraint"),
-    ("constrain-two-names-in-a-term", {"Oc": "{constrain: [{Oa: 1.0, Ob: 2.0}]}"}, "Oc",
-     "binned.coefficients.Oc.constrain[0]", "each term is one {coefficient: factor}"),
+    ("constrain-factor-three-numbers", {"Oc": "{constrain: [{Oa: [1.0, 2, 3]}]}"}, "Oc",
+     "binned.coefficients.Oc.constrain[0].Oa", "[factor, power]"),
 ]
 
 

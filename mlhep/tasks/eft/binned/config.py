@@ -5,8 +5,16 @@ Coefficient names are those of the SMEFiT theory tables (``OtG``, ``OpQM``, ...;
 
 - fitted: ``{min: -1, max: 1}`` (bounds optional for ``analytic``/``replicas``, required for ``nuts``/``scan``),
 - fixed: ``{value: 0.5}``,
-- linearly constrained: ``{constrain: [{OpWB: 1.0}, {OtW: -0.4}]}`` meaning ``c = 1.0 c_OpWB - 0.4 c_OtW``
-  (the SMEFiT runcard convention; the right-hand side coefficients must be fitted ones).
+- constrained: ``{constrain: [{OpWB: 1.0}, {OtW: -0.4}]}`` meaning ``c = 1.0 c_OpWB - 0.4 c_OtW`` (the SMEFiT
+  runcard convention; the right-hand side coefficients must be fitted ones), or SMEFiT's non-linear form for UV
+  models, a sum of products of powers: ``{constrain: [{g1: [0.5, 2], M: [1.0, -2]}]}`` meaning
+  ``c = 0.5 g1^2 M^-2``. The fitted parameters of a UV model (couplings ``g1``, masses ``M`` with
+  ``is_mass: true``) need no theory table of their own.
+
+``individual: true`` fits every fitted coefficient alone, the others at zero (SMEFiT's
+``single_parameter_fits``), all as one batched program; ``projection:`` turns the datasets into pseudo-data for
+a future luminosity (SMEFiT's ``PROJ``); ``commondata:`` picks another commondata folder of the database (e.g.
+``commondata_projections_L0``, SMEFiT's level-0 projections for HL-LHC and future colliders).
 """
 from __future__ import annotations
 
@@ -23,8 +31,11 @@ class CoefficientConfig:
     min: Optional[float] = option(None, "lower bound of the fit / flat prior")
     max: Optional[float] = option(None, "upper bound of the fit / flat prior")
     value: Optional[float] = option(None, "fix the coefficient to this value (not fitted)")
-    constrain: Optional[list[dict[str, float]]] = option(
-        None, "linear constraint c = sum_k factor_k c_k, written [{name_k: factor_k}, ...]")
+    # the factors are checked by ``theory.check_spec`` (a number or [factor, power]), which names the key of a bad one
+    constrain: Optional[list[dict[str, object]]] = option(
+        None, "constraint c = sum of terms, each a product of factor x power: [{name: factor}, ...] (linear) or "
+              "[{g1: [factor, power], M: [factor, power]}, ...] (SMEFiT's non-linear UV form)")
+    is_mass: bool = option(False, "a UV mass parameter (fitted, with 0 < min < max; SMEFiT's is_mass)")
 
 
 @dataclass
@@ -63,6 +74,22 @@ class NestedConfig:
 
 
 @dataclass
+class ProjectionConfig:
+    """Pseudo-data for a future run from each dataset's commondata (SMEFiT's ``projections`` module, SMEFiT 3.0,
+    arXiv:2404.12809 sec. 3): central values = the theory at ``truth`` (the SM when empty); statistical errors
+    rescaled to it and by sqrt(L_dataset / luminosity); systematics (all made additive, t0-style) times
+    ``fred_sys``; a dataset without a statistical/systematic breakdown has its total error times ``fred_tot``."""
+
+    luminosity: Optional[float] = option(None, "target integrated luminosity in fb^-1 (none: keep the "
+                                               "uncertainties, only move the central values)", gt=0)
+    fred_sys: float = option(0.5, "systematics reduction factor (SMEFiT/HL-LHC optimistic scenario: 1/2)", gt=0)
+    fred_tot: float = option(0.333, "total-error reduction for datasets with no statistical breakdown", gt=0)
+    noise: Literal["L0", "L1"] = option("L0", "L0: central values = theory; L1: fluctuated with the projected "
+                                              "covariance (seeded by the runcard seed)")
+    truth: dict[str, float] = option({}, "coefficient values of the pseudo-data (others 0: the SM)")
+
+
+@dataclass
 class ScanConfig:
     """Profile chi2 scans: 1D for every fitted coefficient, 2D for the listed pairs (others minimised)."""
 
@@ -89,4 +116,13 @@ class BinnedConfig:
     nuts: NutsConfig = option(NutsConfig(), "NUTS settings")
     nested: NestedConfig = option(NestedConfig(), "nested sampling settings")
     scan: ScanConfig = option(ScanConfig(), "scan settings (also used by other fits for 2D contours if pairs set)")
+    individual: bool = option(
+        False, "fit every fitted coefficient alone, the others at zero (SMEFiT's single_parameter_fits), all at "
+               "once: analytic 1/sqrt(F_kk); replicas: each replica's 1D minimum; nuts/nested: the exact 1D "
+               "posterior and evidence by quadrature. The report sets them beside the global bounds")
+    commondata: str = option("commondata", "commondata folder inside the database (e.g. "
+                                           "commondata_projections_L0: SMEFiT's level-0 future-collider data)")
+    projection: Optional[ProjectionConfig] = option(None, "make the data a projection to a future luminosity")
+    export: Optional[str] = option(None, "also write the results in SMEFiT's layout (fit_results.json, "
+                                         "posterior.json, runcard) into this folder (relative to the runcard)")
     flat_threshold: float = option(1e-8, "Fisher eigenvalues below this fraction of the largest are flat", gt=0)

@@ -34,10 +34,12 @@ class AnalyticFit:
     chi2: float             # chi2 at the best fit
 
 
-def analytic_fit(problem: BinnedProblem, data: np.ndarray | None = None) -> AnalyticFit:
-    """Closed-form linear fit to ``data`` (default: the measured central values); ignores bounds."""
+def analytic_fit(problem: BinnedProblem, data: np.ndarray | None = None, at: np.ndarray | None = None) -> AnalyticFit:
+    """Closed-form linear fit to ``data`` (default: the measured central values); ignores bounds. With non-linear
+    (UV) constraints it is the fit of the model linearised at ``at`` (``BinnedProblem.linearised``): at the best
+    fit, its covariance is the Laplace (Gaussian) approximation there."""
     data = problem.central if data is None else data
-    A, base = problem.linearised()
+    A, base = problem.linearised(at)
     whitening = problem.fit_whitening
     A_w, r_w = whitening.whiten(A), whitening.whiten(data - base)
     with np.errstate(over="ignore", invalid="ignore"):    # an overflow is refused by the caller, by name

@@ -4,7 +4,8 @@
   ``systematics`` stored systematic-major, i.e. k rows of n values (a flat list when n == 1), as *absolute*
   shifts in the units of the data; ``sys_type`` (ADD/MULT) and ``sys_names`` (UNCORR, CORR, or a name shared
   across datasets) of length k (a bare string when k == 1). MULT only matters for the t0 prescription, where
-  SMEFiT rescales it as ``sys / central * best_sm`` (smefit ``Loader.load_experimental_data``).
+  SMEFiT rescales it as ``sys / central * best_sm`` (smefit ``Loader.load_experimental_data``). Optional:
+  ``luminosity`` in fb^-1 (what projections rescale the statistical errors by).
 - ``theory/<name>.json``: ``best_sm`` (n,), ``theory_cov_current`` (or ``theory_cov``) (n, n), and per QCD order
   (``LO``, ``NLO_QCD``) the SM prediction ``SM`` and the EFT corrections per unit coefficient (Lambda = 1 TeV):
   linear ``"OX"`` (n,) and quadratic ``"OX*OY"`` (n,). The prediction is (SMEFiT, arXiv:2105.00006 eq. 2.3)
@@ -36,6 +37,7 @@ class DatasetTables:
     order: str                                        # the theory order actually used ("LO" or "NLO_QCD")
     linear: dict[str, np.ndarray]                     # coefficient -> (n,) linear correction
     quadratic: dict[tuple[str, str], np.ndarray]      # (coefficient, coefficient) -> (n,) quadratic correction
+    luminosity: float | None = None                   # integrated luminosity (fb^-1) from the commondata, if given
 
 
 COMMONDATA_LAYOUT = ("a SMEFiT commondata mapping: num_data, num_sys, data_central and statistical_error "
@@ -46,9 +48,10 @@ THEORY_LAYOUT = ("a SMEFiT theory object: best_sm (n values), theory_cov_current
 SYSTEMATIC_TYPES = ("ADD", "MULT")
 
 
-def read_commondata(path: Path) -> Uncertainties:
-    """One commondata YAML file as ``Uncertainties`` with sys of shape (n, k), absolute values."""
-    raw = load_yaml_mapping(path, COMMONDATA_LAYOUT)
+def read_commondata(path: Path, raw: dict | None = None) -> Uncertainties:
+    """One commondata YAML file (or its already parsed mapping ``raw``) as ``Uncertainties`` with sys of shape
+    (n, k), absolute values."""
+    raw = load_yaml_mapping(path, COMMONDATA_LAYOUT) if raw is None else raw
     name = str(raw.get("dataset_name", Path(path).stem))
     n = count(raw, "num_data", path, "number of data points", minimum=1)
     k = count(raw, "num_sys", path, "number of systematics, num_sys x num_data values under 'systematics'",
@@ -126,20 +129,32 @@ def _theory_covariance(raw: dict, path: Path, n: int) -> np.ndarray:
     return cov.reshape(n, n)
 
 
-def load_dataset(database: Path, name: str, order: str) -> DatasetTables:
-    """Commondata and theory of dataset ``name`` from a SMEFiT database folder."""
-    data_file = Path(database) / "commondata" / f"{name}.yaml"
+def read_luminosity(raw: dict, path: Path) -> float | None:
+    """The optional ``luminosity`` (fb^-1) of a parsed commondata file ``path``; None when absent."""
+    if raw.get("luminosity") is None:
+        return None
+    value = finite_array(raw["luminosity"], path, "luminosity", "the integrated luminosity in fb^-1")
+    if value.ndim != 0 or float(value) <= 0:
+        raise DataError(f"{path}: luminosity = {raw['luminosity']!r}, expected one positive number (fb^-1)")
+    return float(value)
+
+
+def load_dataset(database: Path, name: str, order: str, commondata: str = "commondata") -> DatasetTables:
+    """Commondata (from the folder ``commondata`` of the database) and theory of dataset ``name``."""
+    data_file = Path(database) / commondata / f"{name}.yaml"
     theory_file = Path(database) / "theory" / f"{name}.json"
-    uncertainties = read_commondata(data_file)
+    raw = load_yaml_mapping(data_file, COMMONDATA_LAYOUT)
+    uncertainties = read_commondata(data_file, raw)
     best_sm, theory_cov, used, linear, quadratic = read_theory(theory_file, order)
     if best_sm.size != uncertainties.central.size:
         raise DataError(f"{theory_file}: best_sm has {best_sm.size} values but {data_file} has num_data = "
                         f"{uncertainties.central.size} (one theory value per data point)")
-    return DatasetTables(name, uncertainties, best_sm, theory_cov, used, linear, quadratic)
+    return DatasetTables(name, uncertainties, best_sm, theory_cov, used, linear, quadratic,
+                         read_luminosity(raw, data_file))
 
 
-def available_datasets(database: Path) -> list[str]:
+def available_datasets(database: Path, commondata: str = "commondata") -> list[str]:
     """Names with both a commondata and a theory file."""
-    data = {p.stem for p in (Path(database) / "commondata").glob("*.yaml")}
+    data = {p.stem for p in (Path(database) / commondata).glob("*.yaml")}
     theory = {p.stem for p in (Path(database) / "theory").glob("*.json")}
     return sorted(data & theory)

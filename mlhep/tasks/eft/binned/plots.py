@@ -7,6 +7,7 @@ import numpy as np
 
 from mlhep.plotting import figure
 
+from .summary import is_individual
 from .report import _names, _str
 from .scans import DELTA_CHI2_2D
 
@@ -96,10 +97,10 @@ def plot_binned(results, outdir: Path) -> list[Path]:
         for ax in list(axes.flat)[len(free):]:
             ax.set_visible(False)
         axes.flat[0].legend(fontsize=7)
-        fig.suptitle(f"eft-fit binned ({fit}): 1D distributions")
+        fig.suptitle(f"eft-fit binned ({fit}{', one at a time' if is_individual(s) else ''}): 1D distributions")
 
-    pairs = _pairs(results, free, np.asarray(s["correlation"]))
-    if pairs and len(free) > 1:
+    pairs = [] if is_individual(s) else _pairs(results, free, np.asarray(s["correlation"]))
+    if pairs and len(free) > 1:        # (one-at-a-time fits have no joint distribution to draw)
         paths.append(outdir / "eft_binned_2d.png")
         with figure(paths[-1], 1, len(pairs), figsize=(4 * len(pairs), 3.6), squeeze=False) as (fig, axes):
             for ax, (i, j), k in zip(axes.flat, pairs, range(len(pairs))):

@@ -48,15 +48,16 @@ class BinnedProblem:
 
     def theory(self, free_values):
         """Predictions (n,) for free coefficients (F,) (jit-able)."""
-        full = free_values @ jnp.asarray(self.coefficients.matrix).T + self.coefficients.offset
-        return predict(full, self.sm, self.linear, self.quadratic)
+        return predict(self.coefficients.full(free_values), self.sm, self.linear, self.quadratic)
 
     def free_tables(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """The model in the free coefficients x: ``t = base + A x + x^T Q x`` per point.
 
         With c = M x + c0: base = sm + L c0 + c0^T Q c0, A = L M + c0^T (Q + Q^T) M, Q_free = M^T Q M.
-        Returns base (n,), A (n, F), Q_free (n, F, F) or None.
+        Returns base (n,), A (n, F), Q_free (n, F, F) or None. Only for a linear coefficient map.
         """
+        if not self.coefficients.is_linear:
+            raise ValueError("free_tables: the coefficient map has non-linear (UV) constraints")
         M, c0 = self.coefficients.matrix, self.coefficients.offset
         base, A = self.sm + self.linear @ c0, self.linear @ M
         if self.quadratic is None:
@@ -69,8 +70,11 @@ class BinnedProblem:
     def whitened(self):
         """``(whiten, chi2)``: ``whiten(data (n,)) -> (n,)`` applies L^-1 (C = L L^T, the fit covariance) and
         ``chi2(x (F,), whitened_data (n,))`` is the chi2 with the tables pre-whitened, so the minimisation
-        loop has no triangular solves, only small matrix products (which batch well under vmap)."""
+        loop has no triangular solves, only small matrix products (which batch well under vmap). With non-linear
+        (UV) constraints the tables stay those of the coefficients c, and c = c(x) is evaluated inside."""
         whitening = self.fit_whitening
+        if not self.coefficients.is_linear:
+            return self._whitened_nonlinear()
         base, A, Q = self.free_tables()
         base_w, A_w = whitening.whiten(base), whitening.whiten(A)
         Q_w = None if Q is None else whitening.whiten(Q.reshape(Q.shape[0], -1)).reshape(Q.shape)
@@ -86,15 +90,38 @@ class BinnedProblem:
 
         return whiten, chi2_whitened
 
+    def _whitened_nonlinear(self):
+        whitening, cmap = self.fit_whitening, self.coefficients
+        sm_w, L_w = jnp.asarray(whitening.whiten(self.sm)), jnp.asarray(whitening.whiten(self.linear))
+        Q = self.quadratic
+        Q_w = None if Q is None else jnp.asarray(whitening.whiten(Q.reshape(Q.shape[0], -1)).reshape(Q.shape))
+        whiten = Whitening(jnp.asarray(whitening.lower)).whiten
+
+        def chi2_whitened(x, data_w):
+            c = cmap.full(x)
+            residual = data_w - sm_w - L_w @ c
+            if Q_w is not None:
+                residual = residual - jnp.einsum("nij,i,j->n", Q_w, c, c)
+            return residual @ residual
+
+        return whiten, chi2_whitened
+
     def objective(self):
         """``f(x, data) -> chi2`` for free coefficients x (F,) and data (n,): a pure, jit/vmap-able function."""
         whiten, chi2_whitened = self.whitened()
         return lambda x, data: chi2_whitened(x, whiten(data))
 
-    def linearised(self) -> tuple[np.ndarray, np.ndarray]:
-        """Linear model in the free coefficients: (A (n, F), base (n,)) with t = base + A x (no quadratic)."""
-        M, c0 = self.coefficients.matrix, self.coefficients.offset
-        return self.linear @ M, self.sm + self.linear @ c0
+    def linearised(self, at: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+        """Linear model in the free coefficients: (A (n, F), base (n,)) with t = base + A x (no quadratic).
+
+        With non-linear (UV) constraints it is the tangent at ``at`` (F,) (default: the centre of the bounds):
+        A = L dc/dx, base = sm + L c(at) - A at."""
+        cmap = self.coefficients
+        if cmap.is_linear:
+            return self.linear @ cmap.matrix, self.sm + self.linear @ cmap.offset
+        at = 0.5 * (cmap.lower + cmap.upper) if at is None else np.asarray(at, dtype=float)
+        A = self.linear @ cmap.jacobian(at)
+        return A, self.sm + self.linear @ np.asarray(cmap.full(at)) - A @ at
 
 
 def build_problem(tables: list[DatasetTables], coefficients: CoefficientMap, use_quadratic: bool,

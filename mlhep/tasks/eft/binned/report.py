@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .summary import is_individual
 from .pca import leading_components
 
 FIT_NAMES = {"analytic": "analytic linear Gaussian fit (inverse Fisher covariance)",
@@ -23,7 +24,17 @@ def report_binned(results) -> str:
     s = results.summary
     fit = _str(s["fit"])
     names, free = _names(s["coefficients/names"]), _names(s["coefficients/free"])
-    lines = [f"eft-fit (binned): {FIT_NAMES.get(fit, fit)}"]
+    individual = is_individual(s)
+    lines = [f"eft-fit (binned): {FIT_NAMES.get(fit, fit)}"
+             + (", one coefficient at a time (the others at zero)" if individual else "")]
+    if "projection/noise" in s:
+        lumi = float(s["projection/luminosity"])
+        lines.append(f"data: {_str(s['projection/noise'])} projection"
+                     + (f" to {lumi:g} fb^-1" if np.isfinite(lumi) else " (uncertainties as measured)"))
+    if "coefficients/uv_constrained" in s:
+        masses = _names(s["coefficients/masses"]) if "coefficients/masses" in s else []
+        lines.append(f"UV model: {', '.join(_names(s['coefficients/uv_constrained']))} set by the fitted "
+                     f"couplings{' and masses (' + ', '.join(masses) + ')' if masses else ''}")
     if "coefficients" in results.replicas:
         lines.append(f"replicas: {len(results.replicas['coefficients'])}")
     failed = np.asarray(results.replicas.get("failed", []), dtype=bool)
@@ -33,7 +44,7 @@ def report_binned(results) -> str:
                      f"{failed.size}: {ids.tolist()}")
     n = int(s["chi2/n_points"])
     lines.append(f"data points: {n}; chi2/N: SM {float(s['chi2/total_sm']) / n:.3f}, "
-                 f"best fit {float(s['chi2/total_best']) / n:.3f}")
+                 f"{'global ' if individual else ''}best fit {float(s['chi2/total_best']) / n:.3f}")
     lines += ["", "Wilson coefficients (TeV^-2, Lambda = 1 TeV)",
               f"{'coefficient':<12} {'best fit':>10} {'mean':>10} {'std':>10} {'68% interval':>24} "
               f"{'95% interval':>24}"]
@@ -42,6 +53,8 @@ def report_binned(results) -> str:
         b68, b95 = s["bounds68"][i], s["bounds95"][i]
         lines.append(f"{name:<12} {s['best_fit'][i]:>10.4g} {s['mean'][i]:>10.4g} {s['std'][i]:>10.4g} "
                      f"[{b68[0]:>10.4g},{b68[1]:>10.4g}] [{b95[0]:>10.4g},{b95[1]:>10.4g}]{tag}")
+    if individual:
+        lines += individual_table(s, names, free)
     lines += ["", "chi2 per dataset (own covariance block)",
               f"{'dataset':<36} {'order':>8} {'N':>4} {'chi2/N SM':>10} {'chi2/N fit':>11}"]
     for name, order, size, sm, best in zip(_names(s["datasets/names"]), _names(s["datasets/order"]),
@@ -73,3 +86,19 @@ def report_binned(results) -> str:
     if "timing/fit_seconds" in s:
         lines.append(f"fit time: {float(s['timing/fit_seconds']):.2f} s")
     return "\n".join(lines)
+
+
+def individual_table(s, names: list[str], free: list[str]) -> list[str]:
+    """One-at-a-time 95% bounds beside the global ones (as SMEFiT's reports compare them), with the ratio of the
+    widths (global / individual: how much the other coefficients loosen a bound)."""
+    evidence = s.get("individual/log_evidence")
+    lines = ["", "individual (one at a time) vs global 95% intervals (global: the linear Gaussian analytic fit)",
+             f"{'coefficient':<12} {'individual 95%':>24} {'global 95%':>24} {'width ratio':>12}"
+             + (f" {'log Z':>9}" if evidence is not None else "")]
+    for k, name in enumerate(free):
+        i = names.index(name)
+        ind, glo = s["bounds95"][i], s["global/bounds95"][i]
+        ratio = (glo[1] - glo[0]) / (ind[1] - ind[0]) if ind[1] > ind[0] else float("nan")
+        lines.append(f"{name:<12} [{ind[0]:>10.4g},{ind[1]:>10.4g}] [{glo[0]:>10.4g},{glo[1]:>10.4g}] {ratio:>12.3g}"
+                     + (f" {float(evidence[k]):>9.3f}" if evidence is not None else ""))
+    return lines

@@ -1,4 +1,5 @@
-"""Run a binned EFT fit (analytic, replicas, NUTS or scans) and collect its outputs."""
+"""Run a binned EFT fit (analytic, replicas, NUTS, nested sampling or scans; global or one at a time) and collect
+its outputs."""
 from __future__ import annotations
 
 import sys
@@ -17,7 +18,7 @@ from .fits import (NewtonTrainable, ReplicaTrainable, analytic_fit, make_replica
 from .problem import BinnedProblem
 from .scans import DELTA_CHI2_1D, interval_from_scan, run_scans, scan_ranges
 from .setup import SECTION, setup_fit
-from .summary import summarise
+from .summary import summarise, summarise_individual
 
 
 def run_binned(config: BinnedConfig, ctx) -> Outputs:
@@ -27,6 +28,8 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
     refuse_non_finite(analytic.fisher, "Fisher information A^T C^-1 A", problem)
     refuse_non_finite(analytic.best, "analytic linear fit (best point)", problem)
     started = time.perf_counter()
+    if config.individual:
+        return _run_individual(problem, config, ctx, analytic, started)
     replicas, extra, samples, train = {}, {}, None, None
     if config.fit == "analytic":
         best = analytic.best
@@ -37,6 +40,8 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
     else:
         best = _global_minimum(problem, config, ctx.seed)
     refuse_non_finite(best, "best fit to the central data", problem)
+    if not problem.coefficients.is_linear:     # UV couplings: the Gaussian (Laplace) approximation at the best fit
+        analytic = analytic_fit(problem, at=best)
     if config.fit == "nuts":
         whiten, chi2_whitened = problem.whitened()
         central_w = whiten(jnp.asarray(problem.central))
@@ -69,7 +74,42 @@ def run_binned(config: BinnedConfig, ctx) -> Outputs:
         replicas["coefficients"] = problem.coefficients.full(replicas.pop("free"))
     outputs = Outputs(replicas=replicas, summary=summary)
     outputs.train = train
+    _export(outputs, config, ctx)
     return outputs
+
+
+def _run_individual(problem: BinnedProblem, config: BinnedConfig, ctx, analytic, started: float) -> Outputs:
+    """One-at-a-time fits of every free coefficient (``individual``), all in one vectorised computation."""
+    from .individual import fit_individual, free_to_full
+    n_samples = config.nested.samples if config.fit == "nested" else config.nuts.chains * config.nuts.samples
+    fit = fit_individual(problem, config.fit, ctx.seed, ctx.replica_ids, n_samples)
+    refuse_non_finite(fit.best, "one-at-a-time best fit", problem)
+    ctx.log(f"eft-fit: {len(problem.coefficients.free)} one-at-a-time fits ({config.fit}) in "
+            f"{time.perf_counter() - started:.3f} s")
+    # the global best fit, where the chi2 block is evaluated: closed form at linear order (bounds ignored)
+    best = _global_minimum(problem, config, ctx.seed) if config.use_quadratic else analytic.best
+    summary = summarise_individual(problem, config, fit, best, analytic)
+    summary["timing/fit_seconds"] = np.float64(time.perf_counter() - started)
+    replicas = dict(fit.replicas)
+    if "free" in replicas:      # replicas/chi2 (R, F): each replica's minimum of each one-coefficient chi2
+        replicas["failed"] = report_failed_replicas({**replicas, "chi2": replicas["chi2"].sum(axis=1)})
+        replicas["coefficients"] = free_to_full(problem.coefficients, replicas.pop("free"))
+    outputs = Outputs(replicas=replicas, summary=summary)
+    _export(outputs, config, ctx)
+    return outputs
+
+
+def _export(outputs: Outputs, config: BinnedConfig, ctx) -> None:
+    """``binned.export``: the results in SMEFiT's layout, written at fit time (also ``BinnedEftTask.export``)."""
+    if config.export is None:
+        return
+    from mlhep.runcard import to_plain
+    from .export import export_smefit
+    from .setup import database_path
+    folder = export_smefit(outputs.summary, outputs.replicas, to_plain(config), ctx.resolve(config.export),
+                           ctx.runcard_path.stem, database_path(config, ctx))
+    outputs.files["smefit_export"] = folder
+    ctx.log(f"eft-fit: wrote the SMEFiT-layout results to {folder}")
 
 
 def _check_modes(problem: BinnedProblem, config: BinnedConfig, ctx) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +176,9 @@ def report_failed_replicas(replicas: dict, train=None) -> np.ndarray:
 def n_starts(config: BinnedConfig) -> int:
     if config.replica.starts is not None:
         return config.replica.starts
-    return 8 if config.use_quadratic else 1
+    nonlinear = any(len(term) > 1 or isinstance(v, list) for spec in config.coefficients.values()
+                    for term in (spec.constrain or []) for v in term.values())
+    return 8 if config.use_quadratic or nonlinear else 1
 
 
 def _global_minimum(problem: BinnedProblem, config: BinnedConfig, seed: int) -> np.ndarray:

@@ -4,6 +4,9 @@ Keys: ``mode``, ``fit``; ``coefficients/names`` (N,), ``coefficients/free`` (F,)
 order`` (D,); ``best_fit``, ``mean``, ``std`` (N,); ``bounds68``, ``bounds95`` (N, 2); ``correlation`` (F, F);
 ``chi2/*`` (best fit and SM, total and per dataset; ``chi2/pulls_best`` (n,)); ``pca/*``; ``analytic/*``;
 ``posterior/samples`` (S, N) for NUTS and nested sampling; and the scan or diagnostic arrays passed in ``extra``.
+One-at-a-time fits (``individual``): the same keys hold the individual results (constrained coefficients NaN),
+``correlation`` is the identity, ``individual/*`` holds chi2 minima and evidences per free coefficient, and
+``global/bounds68|95`` (N, 2) the global linear Gaussian (analytic) bounds to set beside them.
 """
 from __future__ import annotations
 
@@ -16,13 +19,73 @@ from .pca import fisher_pca
 from .problem import BinnedProblem
 
 
-def summarise(problem: BinnedProblem, config: BinnedConfig, best: np.ndarray, analytic, samples,
-              extra: dict) -> dict:
+def is_individual(summary) -> bool:
+    """Whether a summary is that of one-at-a-time fits (it has their chi2 minima)."""
+    return "individual/chi2_min" in summary
+
+
+def _header(problem: BinnedProblem, config: BinnedConfig) -> dict:
     cmap = problem.coefficients
     out = {"mode": np.array("binned"), "fit": np.array(config.fit),
            "coefficients/names": np.array(cmap.names), "coefficients/free": np.array(cmap.free),
            "datasets/names": np.array(problem.datasets), "datasets/n_points": problem.sizes,
-           "datasets/order": np.array(problem.orders)}
+           "datasets/order": np.array(problem.orders),
+           "coefficients/matrix": cmap.matrix, "coefficients/offset": cmap.offset}
+    if cmap.masses:
+        out["coefficients/masses"] = np.array(cmap.masses)
+    if not cmap.is_linear:
+        out["coefficients/uv_constrained"] = np.array(sorted({cmap.names[t.target] for t in cmap.monomials}))
+    if config.projection is not None:
+        out["projection/luminosity"] = np.float64(config.projection.luminosity or np.nan)
+        out["projection/noise"] = np.array(config.projection.noise)
+    return out
+
+
+def _common(problem: BinnedProblem, config: BinnedConfig, best: np.ndarray, analytic) -> dict:
+    """chi2 at ``best`` (the global best fit), the Fisher PCA and the analytic fit."""
+    cmap = problem.coefficients
+    out = _chi2_summary(problem, best)
+    pca = fisher_pca(analytic.fisher, config.flat_threshold)
+    out.update({"pca/eigenvalues": pca.eigenvalues, "pca/eigenvectors": pca.eigenvectors, "pca/flat": pca.flat,
+                "analytic/best": cmap.full(analytic.best), "analytic/covariance": analytic.covariance,
+                "analytic/chi2": np.float64(analytic.chi2)})
+    return out
+
+
+def gaussian_bounds(problem: BinnedProblem, analytic) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(best (N,), std (N,), bounds68 (N, 2), bounds95 (N, 2)) of the analytic (linear Gaussian) fit."""
+    cmap = problem.coefficients
+    best_full = cmap.full(analytic.best)
+    jacobian = cmap.jacobian(analytic.best)
+    std = np.sqrt(np.clip(np.diag(jacobian @ analytic.covariance @ jacobian.T), 0.0, None))
+    return (best_full, std, np.stack([best_full - std, best_full + std], axis=1),
+            np.stack([best_full - 1.95996 * std, best_full + 1.95996 * std], axis=1))
+
+
+def summarise_individual(problem: BinnedProblem, config: BinnedConfig, fit, best: np.ndarray, analytic) -> dict:
+    """Summary of one-at-a-time fits (``individual.IndividualFit``); ``best`` is the global best fit, where the
+    chi2 block is evaluated."""
+    from .individual import free_to_full
+    cmap = problem.coefficients
+    out = _header(problem, config)
+    out["best_fit"], out["mean"], out["std"] = (free_to_full(cmap, v) for v in (fit.best, fit.mean, fit.std))
+    out["bounds68"], out["bounds95"] = (free_to_full(cmap, b.T).T for b in (fit.bounds68, fit.bounds95))
+    out["correlation"] = np.eye(len(cmap.free))          # every coefficient fitted alone: no correlation
+    out["individual/chi2_min"] = fit.chi2_min
+    if fit.log_evidence is not None:
+        out["individual/log_evidence"] = fit.log_evidence
+        out["individual/max_loglikelihood"] = -0.5 * fit.chi2_min
+    if fit.samples is not None and config.fit in ("nuts", "nested"):
+        out["posterior/samples"] = free_to_full(cmap, fit.samples)
+    _, _, out["global/bounds68"], out["global/bounds95"] = gaussian_bounds(problem, analytic)
+    out.update(_common(problem, config, best, analytic))
+    return out
+
+
+def summarise(problem: BinnedProblem, config: BinnedConfig, best: np.ndarray, analytic, samples,
+              extra: dict) -> dict:
+    cmap = problem.coefficients
+    out = _header(problem, config)
     best_full = cmap.full(best)
     out["best_fit"] = best_full
     if samples is not None and len(samples) < 2:      # one replica: no spread to quote
@@ -45,17 +108,9 @@ def summarise(problem: BinnedProblem, config: BinnedConfig, best: np.ndarray, an
         out["std"] = 0.5 * (out["bounds68"][:, 1] - out["bounds68"][:, 0])
         out["correlation"] = _correlation(analytic.covariance)
     else:                                        # analytic: Gaussian with the inverse Fisher covariance
-        cov_full = cmap.matrix @ analytic.covariance @ cmap.matrix.T
-        std = np.sqrt(np.clip(np.diag(cov_full), 0.0, None))
-        out["mean"], out["std"] = best_full, std
-        out["bounds68"] = np.stack([best_full - std, best_full + std], axis=1)
-        out["bounds95"] = np.stack([best_full - 1.95996 * std, best_full + 1.95996 * std], axis=1)
+        out["mean"], out["std"], out["bounds68"], out["bounds95"] = gaussian_bounds(problem, analytic)
         out["correlation"] = _correlation(analytic.covariance)
-    out.update(_chi2_summary(problem, best))
-    pca = fisher_pca(analytic.fisher, config.flat_threshold)
-    out.update({"pca/eigenvalues": pca.eigenvalues, "pca/eigenvectors": pca.eigenvectors, "pca/flat": pca.flat,
-                "analytic/best": cmap.full(analytic.best), "analytic/covariance": analytic.covariance,
-                "analytic/chi2": np.float64(analytic.chi2)})
+    out.update(_common(problem, config, best, analytic))
     out.update(extra)
     return out
 
@@ -86,9 +141,8 @@ def _free_to_full_intervals(cmap, free_intervals: np.ndarray) -> np.ndarray:
     """(F, 2) intervals of free coefficients -> (N, 2): fixed ones get [v, v], constrained ones nan."""
     out = np.full((len(cmap.names), 2), np.nan)
     for i, name in enumerate(cmap.names):
-        column = np.flatnonzero(cmap.matrix[i])
         if name in cmap.free:
             out[i] = free_intervals[cmap.free.index(name)]
-        elif column.size == 0:
+        elif not cmap.depends_on(i):
             out[i] = cmap.offset[i]
     return out

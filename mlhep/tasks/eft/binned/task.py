@@ -32,3 +32,16 @@ class BinnedEftTask(Task):
 
     def plot(self, results, outdir: Path) -> list[Path]:
         return plot_binned(results, outdir)
+
+    def export(self, results, outdir: Path) -> list[Path]:
+        """The results in SMEFiT's layout (``export.export_smefit``) under ``outdir/<runcard name>/``: what
+        ``mlhep report --export DIR`` writes."""
+        from mlhep.paths import expand
+
+        from .export import export_smefit
+        binned = results.resolved["config"]["binned"]
+        runcard = Path(results.runcard_path)
+        database = Path(expand(binned["database"]))
+        database = database if database.is_absolute() else runcard.parent / database
+        folder = export_smefit(results.summary, results.replicas, binned, Path(outdir), runcard.stem, database)
+        return sorted(folder.iterdir())
