@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install example test test-slow lint bench bench-n3fit n3fit-venv theory bundle clean
+.PHONY: install example test test-slow lint bench bench-n3fit n3fit-venv eelsfitter-venv energyflow-venv weaver-venv \
+        theory bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +54,26 @@ $(N3FIT_VENV)/bin/n3fit:
 
 bench-n3fit: install n3fit-venv  ## n3fit vs mlhep on the same FK tables and data: benchmarks/n3fit.md
 	$(BIN)/python scripts/bench_n3fit.py --n3fit-venv $(N3FIT_VENV)
+
+# The other competitors, each in an environment of its own (never mlhep's dependencies). torch 2.13.0 is pinned
+# because it installs as a CPU build here; an unpinned torch pulls a CUDA build of several GB.
+EELSFITTER_VENV ?= .venv-eelsfitter
+eelsfitter-venv: $(EELSFITTER_VENV)/bin/python  ## EELSfitter 3.1 (PyTorch, CPU) for scripts/bench_eels.py
+$(EELSFITTER_VENV)/bin/python:
+	$(PYTHON) -m venv $(EELSFITTER_VENV)
+	$(EELSFITTER_VENV)/bin/pip install --quiet torch==2.13.0 "eelsfitter==3.1.*"
+
+ENERGYFLOW_VENV ?= .venv-energyflow
+energyflow-venv: $(ENERGYFLOW_VENV)/bin/python  ## energyflow's PFN/EFN (Keras, TensorFlow CPU) for benchmarks/jets.md
+$(ENERGYFLOW_VENV)/bin/python:
+	$(PYTHON) -m venv $(ENERGYFLOW_VENV)
+	$(ENERGYFLOW_VENV)/bin/pip install --quiet energyflow tensorflow-cpu
+
+WEAVER_VENV ?= .venv-weaver
+weaver-venv: $(WEAVER_VENV)/bin/python  ## weaver-core's ParticleNet / ParT (PyTorch, CPU) for benchmarks/jets.md
+$(WEAVER_VENV)/bin/python:
+	$(PYTHON) -m venv $(WEAVER_VENV)
+	$(WEAVER_VENV)/bin/pip install --quiet torch==2.13.0 weaver-core
 
 clean:
 	rm -rf results .pytest_cache build *.egg-info

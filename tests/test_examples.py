@@ -22,14 +22,26 @@ TINY = {
                      "engine": {"chunk": 2, "stages": {"density": {"epochs": 6}, "classifier": {"epochs": 4}}}},
     "pdf-fit-dis": FEW_EPOCHS,
     "pdf-fit-closure": FEW_EPOCHS,
+    "pdf-fit-hyperopt": FEW_EPOCHS,
     "eft-fit-binned": {"replicas": 4},
     "eft-fit-binned-global": {"replicas": 4},
     "eft-fit-binned-nuts": {"binned": {"nuts": {"chains": 2, "warmup": 30, "samples": 30}}},
+    "eft-fit-binned-individual": {},
     "eft-fit-unbinned": {"replicas": 2, "engine": {"epochs": 4, "chunk": 2, "minibatch_size": 500,
                                                    "stopping": {"min_epochs": 0}},
                          "unbinned": {"training": {"n_events": 2000}, "bounds": {"n_scan": 41}}},
+    "jet-tag-top": {"replicas": 2, "engine": {"epochs": 2, "chunk": 2},
+                    "data": {"generate": {"jets_per_class": 20, "workers": 1}}},
+    "eels-fit-image": {"replicas": 2, "engine": {"epochs": 60, "chunk": 30}, "data": {"synthetic": {"pixels": [4, 4]}}},
+    "eels-fit-ws2": {"replicas": 2, "engine": {"epochs": 60, "chunk": 30}},
+    "bump-hunt-surrogate": {"replicas": 2, "data": {"surrogate": {"n_background": 5000}},
+                            "model": {"flow": {"layers": 2, "width": 16}, "classifier": {"hidden": [16, 16]}},
+                            "significance": {"pseudo_experiments": 200},
+                            "engine": {"chunk": 2, "stages": {"flow_sb": {"epochs": 2}, "cathode": {"epochs": 2},
+                                                              "cwola": {"epochs": 2}}}},
 }
-NEEDS_SHARED_DATA = {"eft-fit-binned", "eft-fit-binned-global", "eft-fit-binned-nuts"}
+NEEDS_SHARED_DATA = {"eft-fit-binned", "eft-fit-binned-global", "eft-fit-binned-nuts", "eft-fit-binned-individual",
+                     "eels-fit-ws2"}
 
 
 def test_the_table_covers_every_shipped_example():
