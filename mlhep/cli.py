@@ -159,13 +159,18 @@ def merge_command(inputs, output):
 @cli.command("report")
 @click.argument("results_file", type=click.Path())   # not a results file: exit 3, in Results.read
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="also write PNG plots here")
-def report_command(results_file, plot_dir):
+@click.option("--export", "export_dir", type=click.Path(file_okay=False),
+              help="also write the results in the field tool's layout here (eft-fit binned: SMEFiT's JSON)")
+def report_command(results_file, plot_dir, export_dir):
     """Print a summary of a results file (and plots with --plot DIR)."""
-    from mlhep.report import plots, summary
+    from mlhep.report import export, plots, summary
     use_precision("float64")   # reports recompute chi2s from the stored arrays
     click.echo(summary(Path(results_file)))
     if plot_dir:
         for path in plots(Path(results_file), Path(plot_dir)):
+            click.echo(f"wrote {path}")
+    if export_dir:
+        for path in export(Path(results_file), Path(export_dir)):
             click.echo(f"wrote {path}")
 
 

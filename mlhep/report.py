@@ -63,6 +63,15 @@ def plots(path: Path, outdir: Path) -> list[Path]:
     return written
 
 
+def export(path: Path, outdir: Path) -> list[Path]:
+    """The results in the field tool's own layout (``Task.export``: eft-fit binned -> SMEFiT's JSON)."""
+    res = Results.read(path)
+    task = _task_of(res)
+    if not hasattr(task, "export"):
+        raise ResultsError(f"{path}: task '{res.task}' has no export format (--export is for eft-fit binned)")
+    return list(task.export(res, outdir))
+
+
 def _history_plot(res: Results, outdir: Path, stage: str = "") -> Path:
     hist = res.stage_train(stage)["history_valid"]
     engine = res.resolved.get("engine", {})

@@ -19,6 +19,7 @@ from typing import Any, Literal, Optional
 import numpy as np
 
 from mlhep.config import option
+from mlhep.errors import ResultsError
 from mlhep.task import Outputs, Task
 
 from .binned import BinnedConfig, BinnedEftTask
@@ -72,3 +73,11 @@ class EftTask(Task):
 
     def plot(self, results, outdir: Path) -> list[Path]:
         return MODES[_mode(results)].plot(results, outdir)
+
+    def export(self, results, outdir: Path) -> list[Path]:
+        """SMEFiT's result layout (binned fits only): what ``mlhep report --export DIR`` writes."""
+        task = MODES[_mode(results)]
+        if not hasattr(task, "export"):
+            raise ResultsError(f"{results.path}: an eft-fit of mode {_mode(results)} has no SMEFiT export "
+                               "(binned fits only)")
+        return task.export(results, outdir)

@@ -4,6 +4,7 @@ and bounds; one-at-a-time fits use SMEFiT's ``single_parameter_fits`` form."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 from fixtures.smefit_toy import write_toy_database
@@ -11,7 +12,6 @@ from ruamel.yaml import YAML
 
 from mlhep.io.results import Results
 from mlhep.tasks.eft.binned.export import read_smefit_results
-from mlhep.tasks.eft.binned.task import BinnedEftTask
 
 CARD = """\
 task: eft-fit
@@ -63,9 +63,11 @@ def test_replica_fit_round_trip(tmp_path, run_cli):
     table = json.loads((folder / "bounds.json").read_text())
     assert [row["coefficient"] for row in table["coefficients"]] == names
     assert table["coefficients"][1]["cl68"] == list(s["bounds68"][1])
-    # the same export from the results file (what `mlhep report --export DIR` calls)
-    written = BinnedEftTask().export(res, tmp_path / "again")
-    assert sorted(p.name for p in written) == ["bounds.json", "fit_results.json", "mc.yaml", "posterior.json"]
+    # the same export from the results file, by `mlhep report --export DIR`
+    code, out, err = run_cli("report", tmp_path / "mc.h5", "--export", tmp_path / "again")
+    assert code == 0, err
+    written = [line.split()[-1] for line in out.splitlines() if line.startswith("wrote ")]
+    assert sorted(Path(p).name for p in written) == ["bounds.json", "fit_results.json", "mc.yaml", "posterior.json"]
     assert (tmp_path / "again" / "mc" / "fit_results.json").read_text() == (folder / "fit_results.json").read_text()
     again = YAML(typ="safe").load(tmp_path / "again" / "mc" / "mc.yaml")
     assert again.pop("result_path") == str(tmp_path / "again") and runcard.pop("result_path") == str(folder.parent)
@@ -93,3 +95,11 @@ def test_individual_and_analytic_exports(tmp_path, run_cli):
     scale = np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
     np.testing.assert_array_less(np.abs(np.cov(x.T) - cov) / scale, 0.05)       # 10^4 draws: ~1% errors
     np.testing.assert_allclose(samples["Oc"], -samples["Oa"])
+
+
+def test_export_of_a_task_without_one_is_refused(tmp_path, run_cli):
+    card = tmp_path / "toy.yaml"
+    card.write_text("task: toy-regression\nreplicas: 1\nengine: {epochs: 5, chunk: 5}\n")
+    assert run_cli("fit", card, "-o", tmp_path / "toy.h5", "--quiet")[0] == 0
+    code, _, err = run_cli("report", tmp_path / "toy.h5", "--export", tmp_path / "out")
+    assert code == 3 and "toy-regression' has no export format" in err
