@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 
 .PHONY: install example test test-slow lint bench bench-n3fit n3fit-venv eelsfitter-venv energyflow-venv weaver-venv \
-        theory bundle clean
+        smefit-venv theory bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,13 @@ weaver-venv: $(WEAVER_VENV)/bin/python  ## weaver-core's ParticleNet / ParT (PyT
 $(WEAVER_VENV)/bin/python:
 	$(PYTHON) -m venv $(WEAVER_VENV)
 	$(WEAVER_VENV)/bin/pip install --quiet torch==2.13.0 weaver-core
+
+# SMEFiT 4.0 (its nested sampling needs ultranest, which builds from source: gcc, about 5 min).
+SMEFIT_VENV ?= .venv-smefit
+smefit-venv: $(SMEFIT_VENV)/bin/smefit  ## SMEFiT 4.0 for scripts/bench_eft.py and bench_eft_posteriors.py
+$(SMEFIT_VENV)/bin/smefit:
+	$(PYTHON) -m venv $(SMEFIT_VENV)
+	$(SMEFIT_VENV)/bin/pip install --quiet smefit==4.0.0
 
 clean:
 	rm -rf results .pytest_cache build *.egg-info
