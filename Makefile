@@ -30,8 +30,14 @@ example: install  ## set up and run the default fit (embedded runcard, bundled t
 	$(BIN)/mlhep fit -o results/default.h5
 	$(BIN)/mlhep report results/default.h5 --plot results/default-plots
 
+# The default tier runs as three pytest processes: one process accumulates every compiled program of the whole
+# suite (it grew to 7.6 GB), and a segfault in JAX's compilation-cache write ended such a run once, at its end.
+TEST_SPLIT = tests/tasks \
+             "tests/hyperopt tests/bad_input tests/engine" \
+             "tests --ignore=tests/tasks --ignore=tests/hyperopt --ignore=tests/bad_input --ignore=tests/engine"
 test: install  ## the default test tier: every task, the CLI, the engine; no theory rebuild (fails if no test ran)
-	$(BIN)/python -m pytest -q -ra --durations=15 --timeout=900 -m "not slow"
+	for part in $(TEST_SPLIT); do \
+	    $(BIN)/python -m pytest -q -ra --durations=10 --timeout=900 -m "not slow" $$part || exit 1; done
 
 test-slow: install  ## theory rebuilds (yadism + eko against the bundle, LH benchmark), long end-to-end fits
 	$(BIN)/python -m pytest -q -ra --durations=15 --timeout=1800 -m slow
