@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import jax
@@ -16,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from fixtures.smefit_toy import write_toy_database
+from fixtures.run_context import make_ctx
 from scipy.optimize import minimize
 
 from mlhep.errors import RunCardError
-from mlhep.task import RunContext
 from mlhep.tasks.eft import TASK
 from mlhep.tasks.eft.binned.config import BinnedConfig, CoefficientConfig, NutsConfig, ScanConfig
 from mlhep.tasks.eft.binned.fits import (analytic_fit, make_replica_solver, replica_data, replica_keys,
@@ -31,14 +30,6 @@ TRUTH = {"Oa": 0.3, "Ob": -0.5, "Oc": 0.8}
 DATASETS = ["TOY_A", "TOY_B", "TOY_C"]
 
 
-def make_ctx(tmp_path: Path, replicas: int = 1, seed: int = 3) -> RunContext:
-    """A run context whose ``train`` is the engine with default settings (what ``mlhep fit`` binds)."""
-    from mlhep.engine import EngineConfig, train
-
-    def train_stage(trainable, stage=None, engine=None):
-        return train(trainable, np.arange(replicas), seed, engine or EngineConfig(), stage=stage)
-    return RunContext(runcard_path=tmp_path / "runcard.yaml", seed=seed, replica_ids=np.arange(replicas),
-                      fail=lambda key, why: RunCardError(why, key=key), train=train_stage, quiet=True)
 
 
 def config(db, fit="analytic", bound=20.0, quadratic=False, **coefficients) -> BinnedConfig:

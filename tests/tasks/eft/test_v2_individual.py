@@ -7,16 +7,14 @@ same pseudo-data replicas (replicas); a quartic chi2 with two equal minima, symm
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 from fixtures.smefit_toy import write_dataset, write_toy_database
+from fixtures.run_context import make_ctx
 from scipy import integrate
 
-from mlhep.errors import RunCardError
 from mlhep.io.results import Results
-from mlhep.task import RunContext
 from mlhep.tasks.eft.binned.config import BinnedConfig, CoefficientConfig, NestedConfig
 from mlhep.tasks.eft.binned.fits import analytic_fit
 from mlhep.tasks.eft.binned.individual import OneAtATime, evaluate, minimise
@@ -27,13 +25,6 @@ TRUTH = {"Oa": 0.3, "Ob": -0.5, "Oc": 0.8}
 DATASETS = ["TOY_A", "TOY_B", "TOY_C"]
 
 
-def make_ctx(tmp_path: Path, replicas: int = 1, seed: int = 3) -> RunContext:
-    from mlhep.engine import EngineConfig, train
-
-    def train_stage(trainable, stage=None, engine=None):
-        return train(trainable, np.arange(replicas), seed, engine or EngineConfig(), stage=stage)
-    return RunContext(runcard_path=tmp_path / "runcard.yaml", seed=seed, replica_ids=np.arange(replicas),
-                      fail=lambda key, why: RunCardError(why, key=key), train=train_stage, quiet=True)
 
 
 def config(db, fit="analytic", quadratic=False, individual=True, bound=20.0, **changed) -> BinnedConfig:

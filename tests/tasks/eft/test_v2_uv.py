@@ -6,15 +6,14 @@ returns it, chi2 = 0); the map's value and derivatives written out by hand; the 
 """
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from fixtures.smefit_toy import write_toy_database
+from fixtures.run_context import make_ctx
 
 from mlhep.errors import RunCardError
-from mlhep.task import RunContext
 from mlhep.tasks.eft.binned.config import BinnedConfig, CoefficientConfig
 from mlhep.tasks.eft.binned.setup import setup_problem
 from mlhep.tasks.eft.binned.theory import CoefficientError, build_coefficient_map
@@ -29,13 +28,6 @@ UV = {"Oa": CoefficientConfig(constrain=[{"g": [1.0, 2], "M": [1.0, -2]}]),
 TRUTH = {"Oa": G ** 2 / M ** 2, "Ob": -0.5 * G / M ** 2, "Oc": 0.3 * G ** 2}
 
 
-def make_ctx(tmp_path: Path, replicas: int = 1, seed: int = 3) -> RunContext:
-    from mlhep.engine import EngineConfig, train
-
-    def train_stage(trainable, stage=None, engine=None):
-        return train(trainable, np.arange(replicas), seed, engine or EngineConfig(), stage=stage)
-    return RunContext(runcard_path=tmp_path / "runcard.yaml", seed=seed, replica_ids=np.arange(replicas),
-                      fail=lambda key, why: RunCardError(why, key=key), train=train_stage, quiet=True)
 
 
 def uv_config(db, fit="replicas", **changed) -> BinnedConfig:
