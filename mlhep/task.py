@@ -175,6 +175,14 @@ class Task:
         return []
 
 
+def training_forbidden(where: str) -> Callable[..., TrainResult]:
+    """A ``ctx.train`` for where a task must not train (``validate`` for ``mlhep check``, ``setup`` under
+    hyperopt, which trains the trainables itself): a task that calls it has a bug, so it keeps its traceback."""
+    def train(trainable, *args, **kwargs):
+        raise RuntimeError(f"this task called ctx.train in {where}: a bug in the task")
+    return train
+
+
 @dataclass
 class RunContext:
     """What a task gets from the run besides its config: where the runcard is, how to report a bad key,

@@ -22,7 +22,7 @@ from mlhep.errors import RunCardError
 from mlhep.hyperopt import batching, kfold, outputs, space, study as study_mod
 from mlhep.hyperopt.batching import Rows, Trial
 from mlhep.hyperopt_config import HyperoptConfig
-from mlhep.task import RunContext, Task
+from mlhep.task import RunContext, Task, training_forbidden
 
 
 def trains_by_gradient(task: Task) -> bool:
@@ -116,7 +116,7 @@ class Search:
         from mlhep.runcard import to_plain
         key = repr(to_plain(config))
         if key not in self._problems:
-            ctx = RunContext(seed=self.runcard.seed, replica_ids=None, train=_no_training,
+            ctx = RunContext(seed=self.runcard.seed, replica_ids=None, train=training_forbidden("setup"),
                              **self.context(workdir=Path(".")))
             self._problems[key] = self.task.setup(config, ctx)
         return self._problems[key]
@@ -328,11 +328,6 @@ class Search:
         best = outputs.write_best_runcard(outputs.best_runcard_path(self.settings.output), card,
                                           space.values_of(trial.params, hcfg), header)
         return table, best
-
-
-def _no_training(trainable, *args, **kwargs):
-    """``ctx.train`` in a task's ``setup``: a task that calls it there has a bug, so it keeps its traceback."""
-    raise RuntimeError("this task called ctx.train in setup: a bug in the task")
 
 
 def search(runcard, task: Task, hcfg: HyperoptConfig, settings: Settings, log: Callable = print) -> Outcome:
