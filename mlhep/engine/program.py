@@ -90,6 +90,7 @@ class Program:
         init = jax.jit(jax.vmap(self._init, in_axes=(0, None, 0)))
         self.init = lambda keys, shared, inputs=None: init(keys, shared, inputs)  # noqa: E731
         self._chunks: dict[Layout | None, Any] = {}
+        self._finishers: dict[Layout | None, Any] = {}
         self.compiled: set = set()     # argument signatures already compiled (to say "compiling...")
         self.counts = jax.jit(jax.vmap(self._counts))
 
@@ -161,6 +162,7 @@ class Program:
         def epoch(state: EngineState, shared: Any, data: Any, n: jax.Array) -> EngineState:
             # Validation is taken on the parameters this epoch starts from (n updates so far), inside the
             # same differentiated function as the training loss: XLA then evaluates the model once for both.
+            # The parameters after the last epoch are validated by ``finish``.
             def objective(params):
                 return t.train_loss(params, shared, data, n), t.validation(params, shared, data)
 
@@ -172,18 +174,17 @@ class Program:
                 done = tracker.active & step.finished(state.step)
                 tracker = tracker._replace(active=tracker.active & ~done, stopped=tracker.stopped | done)
             return state._replace(
-                step=_tree_where(tracker.active, updated, state.step), tracker=tracker,
+                step=_tree_where(stopping.keeps_update(running, tracker), updated, state.step), tracker=tracker,
                 train_loss=jnp.where(running, loss, state.train_loss),
                 valid_loss=jnp.where(running, jnp.asarray(valid, dtype=float), state.valid_loss))
         return epoch
 
-    def _minibatch_epoch(self, layout: Layout):
-        t, step, stop = self.trainable, self.make_step(), self.stop
-        stateful = hasattr(t, "init_state")
-
-        def losses(params, shared, data, rows, info: StepInfo):
-            out = t.example_losses(params, shared, data, rows, info)
-            return out if stateful else (out, info.model_state)
+    def _validation(self, layout: Layout | None):
+        """``validate(params, model_state, shared, data, n) -> (loss, accepted)`` of one replica."""
+        t = self.trainable
+        if layout is None:
+            return lambda params, model_state, shared, data, n: t.validation(params, shared, data)
+        losses = self._example_losses()
 
         def validate(params, model_state, shared, data, n):
             train_w, valid_w = t.weights(data)
@@ -198,6 +199,38 @@ class Program:
             (total, weight_sum), _ = jax.lax.scan(body, (zero, zero), (rows, w))
             accepted = t.accept(params, shared, data) if hasattr(t, "accept") else jnp.array(True)
             return total / jnp.maximum(weight_sum, 1e-300), accepted
+        return validate
+
+    def _example_losses(self):
+        """The trainable's per-example losses and new model state (a stateless trainable keeps its state)."""
+        t = self.trainable
+        stateful = hasattr(t, "init_state")
+
+        def losses(params, shared, data, rows, info: StepInfo):
+            out = t.example_losses(params, shared, data, rows, info)
+            return out if stateful else (out, info.model_state)
+        return losses
+
+    def finish(self, layout: Layout | None):
+        """The jitted ``finish(state, shared, data) -> state``: every epoch validates the parameters it starts
+        from, so the parameters after a replica's last epoch are validated here, once its epochs ran out
+        (replicas stopped by patience or failed are unchanged)."""
+        if layout not in self._finishers:
+            validate = self._validation(layout)
+
+            def one_replica(state: EngineState, shared: Any, data: Any) -> EngineState:
+                valid, ok = validate(state.step.params, state.model_state, shared, data, state.epoch)
+                tracker = stopping.conclude(state.tracker, (state.step.params, state.model_state), valid, ok,
+                                            state.epoch, min_delta=self.cfg.stopping.min_delta)
+                ran_out = stopping.ran_out(state.tracker)
+                return state._replace(tracker=tracker, valid_loss=jnp.where(ran_out, jnp.asarray(valid, dtype=float),
+                                                                            state.valid_loss))
+            self._finishers[layout] = jax.jit(jax.vmap(one_replica, in_axes=(0, None, 0)))
+        return self._finishers[layout]
+
+    def _minibatch_epoch(self, layout: Layout):
+        t, step, stop = self.trainable, self.make_step(), self.stop
+        losses, validate = self._example_losses(), self._validation(layout)
 
         def epoch(state: EngineState, shared: Any, data: Any, n: jax.Array) -> EngineState:
             running = state.tracker.active
@@ -230,9 +263,10 @@ class Program:
             loss = total / jnp.maximum(weight_sum, 1e-300)
             tracker = stopping.update(state.tracker, (state.step.params, state.model_state), loss, valid, ok, n,
                                        **stop, due=due)
+            keep = stopping.keeps_update(running, tracker)
             return state._replace(
-                step=_tree_where(tracker.active, after, state.step),
-                model_state=_tree_where(tracker.active, model_state, state.model_state), tracker=tracker,
+                step=_tree_where(keep, after, state.step),
+                model_state=_tree_where(keep, model_state, state.model_state), tracker=tracker,
                 train_loss=jnp.where(running, loss, state.train_loss),
                 valid_loss=jnp.where(running & due, jnp.asarray(valid, dtype=float), state.valid_loss))
         return epoch

@@ -7,6 +7,9 @@ patience. This is NNPDF's look-back stopping (Ball et al., Eur. Phys. J. C 82 (2
 A replica can also fail: its training or validation loss becomes NaN or infinite (it stops at once, keeping
 the best parameters it had), or patience stops it without it ever improving on its initial parameters (it
 learned nothing, e.g. with a learning rate so large that every update makes things worse).
+
+Every epoch validates the parameters it starts from; the parameters after a replica's last epoch are
+validated once more when its epochs run out (``conclude``), so ``epochs: E`` keeps the best of all E + 1 points.
 """
 from __future__ import annotations
 
@@ -73,3 +76,26 @@ def update(tracker: Tracker, params: Any, loss: jax.Array, valid: jax.Array, ok:
         failure=failure.astype(tracker.failure.dtype),
         failed_epoch=jnp.where(broken | untrained, epoch, tracker.failed_epoch),
     )
+
+
+def keeps_update(running: jax.Array, tracker: Tracker) -> jax.Array:
+    """Whether the epoch's update is kept: the replica was training and neither patience nor a failure stopped
+    it this epoch (the epoch that reaches the epoch limit keeps its update; ``conclude`` validates it)."""
+    return running & ~tracker.stopped & (tracker.failure == NOT_FAILED)
+
+
+def ran_out(tracker: Tracker) -> jax.Array:
+    """The replica trained until its epochs ran out (not stopped by patience, not failed)."""
+    return ~tracker.active & ~tracker.stopped & (tracker.failure == NOT_FAILED)
+
+
+def conclude(tracker: Tracker, params: Any, valid: jax.Array, ok: jax.Array, epoch: jax.Array, *,
+             min_delta: float) -> Tracker:
+    """Fold in the validation loss of the parameters after the last epoch (``epoch`` epochs in all) of a
+    replica whose epochs ran out; other replicas are unchanged. A non-finite loss keeps the earlier best."""
+    improved = ran_out(tracker) & ok & jnp.isfinite(valid) & (valid < tracker.best_valid - min_delta)
+    return tracker._replace(
+        best_params=jax.tree_util.tree_map(lambda b, p: jnp.where(improved, p, b), tracker.best_params, params),
+        best_valid=jnp.where(improved, valid, tracker.best_valid),
+        best_epoch=jnp.where(improved, epoch, tracker.best_epoch),
+        since_best=jnp.where(improved, 0, tracker.since_best))

@@ -296,14 +296,27 @@ def test_one_minibatch_of_everything_is_full_batch_adam(toy64):
         optimizer = optax.adam(lr)
         state = optimizer.init(params)
         loss = jax.jit(lambda p: jnp.sum(train_w * cross_entropy(p, toy64.features, toy64.label)) / jnp.sum(train_w))
-        for _ in range(epochs - 1):    # the parameters validated at the last epoch have had epochs - 1 updates
+        for _ in range(epochs - 1):
             updates, state = optimizer.update(jax.grad(loss)(params), state, params)
             params = optax.apply_updates(params, updates)
-        assert result.best_epoch[k] == epochs - 1
+        last_train_loss = float(loss(params))    # the last epoch's loss is taken before its update
+        updates, state = optimizer.update(jax.grad(loss)(params), state, params)
+        params = optax.apply_updates(params, updates)
+        # a closing validation sees the parameters after all ``epochs`` updates; they are the best here
+        assert result.best_epoch[k] == epochs
         np.testing.assert_allclose(result.params["w"][k], params["w"], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(result.best_valid[k], weighted_loss(toy64, params, valid_w), rtol=1e-12)
-        # the last epoch's training loss is taken at the same parameters, before its update
-        np.testing.assert_allclose(result.history_train[k, -1], float(loss(params)), rtol=1e-12)
+        np.testing.assert_allclose(result.history_train[k, -1], last_train_loss, rtol=1e-12)
+
+
+def test_one_epoch_keeps_its_training(toy64):
+    """``epochs: 1`` trains: the parameters after the one epoch are validated and kept, not the initial ones."""
+    result = train(toy64, np.array([0]), SEED, engine(epochs=1, chunk=1, minibatch_size=64))
+    initial, data, _ = replica_start(toy64, 0)
+    _, valid_w = toy64.weights(data)
+    assert result.best_epoch[0] == 1
+    assert result.best_valid[0] < weighted_loss(toy64, initial, valid_w)
+    assert np.max(np.abs(result.params["w"][0] - initial["w"])) > 1e-3
 
 
 # -- 5. closure on the analytic likelihood ratio --------------------------------------------------------------------

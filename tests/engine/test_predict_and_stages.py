@@ -99,7 +99,7 @@ def test_the_model_state_is_updated_every_step_and_kept_with_the_best_parameters
                        stopping=StoppingConfig(patience=100))
     result = train(RunningMean(), np.arange(2), 0, cfg)
     # 4 minibatches of 10 per epoch; the state kept is the one of the best (last validated) parameters:
-    # validated at the start of epoch 2, after 2 epochs = 8 steps over 2 full passes of x = 0..39 (mean 19.5)
-    np.testing.assert_array_equal(result.model_state["count"], [8, 8])
+    # validated after the last epoch, after 3 epochs = 12 steps over 3 full passes of x = 0..39 (mean 19.5)
+    np.testing.assert_array_equal(result.model_state["count"], [12, 12])
     np.testing.assert_allclose(result.model_state["mean"], 19.5, rtol=1e-12)
-    assert (result.best_epoch == 2).all()
+    assert (result.best_epoch == 3).all()

@@ -114,6 +114,17 @@ def test_lookback_stopping_keeps_the_best_epoch_per_replica():
     assert result.epochs_run < cfg.epochs          # the batch ends once every replica has stopped
 
 
+def test_the_parameters_after_the_last_epoch_are_validated_and_kept():
+    """Epochs run out before the validation minimum (T >= 50): the best point is the final one, after all
+    ``epochs`` updates, not the one the last epoch started from."""
+    cfg = EngineConfig(epochs=30, chunk=7, optimizer=OptimizerConfig(name="sgd", learning_rate=1.0),
+                       stopping=StoppingConfig(patience=25))
+    result = train(Overfitting(), np.arange(3), seed=0, cfg=cfg)
+    np.testing.assert_array_equal(result.best_epoch, [30, 30, 30])
+    np.testing.assert_array_equal(result.params, [30.0, 30.0, 30.0])
+    assert not result.stopped.any()
+
+
 def _counting_sizes(chunk_for, sizes: list):
     """A spy on ``Program.chunk``: the jitted chunks it returns append their batch size to ``sizes``."""
     def counting(layout):

@@ -205,7 +205,9 @@ class NewtonTrainable:
     def engine(self, runcard_engine: EngineConfig | None, max_iterations: int) -> EngineConfig:
         """The runcard's engine settings (sharding, checkpoints, batching) with Newton's own length: every
         start is done after at most ``max_iterations`` iterations, and patience never stops it earlier."""
-        epochs = max_iterations + 1    # the last epoch validates the final point
+        # Newton marks each start done after max_iterations iterations and then finishes the replica itself;
+        # the epoch limit is only a backstop one beyond it.
+        epochs = max_iterations + 1
         runcard_engine = runcard_engine or EngineConfig()
         return dataclasses.replace(runcard_engine, epochs=epochs, chunk=min(runcard_engine.chunk, 10),
                                    stopping=StoppingConfig(patience=epochs), minibatch_size=None,
