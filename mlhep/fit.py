@@ -151,6 +151,9 @@ def _replica_arrays(outputs: Outputs, trained: dict[str, TrainResult], ids: np.n
                     "failure")}
         # a bare array of parameters has an empty key path: stored as params/value
         arrays |= {f"params/{group}{k.lstrip('/') or 'value'}": v for k, v in flatten(tr.params, "").items()}
+        if tr.model_state is not None:   # e.g. batch-norm statistics: needed with the parameters to apply the model
+            arrays |= {f"model_state/{group}{k.lstrip('/') or 'value'}": v
+                       for k, v in flatten(tr.model_state, "").items()}
     if trained:
         return arrays
     if arrays:

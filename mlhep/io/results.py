@@ -6,7 +6,8 @@ Layout::
     /config           attrs: runcard_text, runcard_sha256, runcard_path, resolved (JSON of the typed config)
     /provenance       attrs: JSON strings (versions, device, command, seed, timings, blocks)
     /replicas/...     arrays with a leading replica axis: replica_id, the task's per-replica outputs,
-                      train/{best_epoch, best_valid, stopped, history_train, history_valid}, params/<key path>
+                      train/{best_epoch, best_valid, stopped, history_train, history_valid}, params/<key path>,
+                      model_state/<key path> (e.g. batch-norm statistics, kept with the best parameters)
     /summary/...      the task's whole-run outputs
 
 The file is written under a temporary name in the same folder and renamed when complete, so a crash or
@@ -27,6 +28,7 @@ from mlhep.errors import ResultsError
 from mlhep.io.output import OutputLock, check_output, refuse_non_regular
 
 FORMAT, FORMAT_VERSION = "mlhep-results", 1
+TRAINING_GROUPS = ("train/", "params/", "model_state/")   # /replicas groups written from the engine's result
 
 
 def _store(group: h5py.Group, name: str, value: Any) -> None:
@@ -67,6 +69,7 @@ class Results:
     summary: dict[str, Any] = field(default_factory=dict)
     train: dict[str, np.ndarray] = field(default_factory=dict)
     params: dict[str, np.ndarray] = field(default_factory=dict)
+    model_state: dict[str, np.ndarray] = field(default_factory=dict)
     _config: Any = None
 
     @property
@@ -132,9 +135,10 @@ class Results:
                   resolved=_json(path, "/config attribute 'resolved'", cfg["resolved"]),
                   provenance={k: _json(path, f"/provenance attribute {k!r}", v)
                               for k, v in f["provenance"].attrs.items()},
-                  replicas={k: v for k, v in replicas.items() if not k.startswith(("train/", "params/"))},
+                  replicas={k: v for k, v in replicas.items() if not k.startswith(TRAINING_GROUPS)},
                   train={k[6:]: v for k, v in replicas.items() if k.startswith("train/")},
                   params={k[7:]: v for k, v in replicas.items() if k.startswith("params/")},
+                  model_state={k[12:]: v for k, v in replicas.items() if k.startswith("model_state/")},
                   summary=_read(f["summary"]))
         _check_replica_axis(res, replicas)
         return res
@@ -202,7 +206,7 @@ def write(path: Path, *, task: str, runcard_text: str, runcard_sha256: str, runc
 
 def _check_same_layout(first: Results, part: Results) -> None:
     """Blocks of one runcard made by different code versions may hold other arrays: refuse, naming one."""
-    for attr in ("replicas", "train", "params"):
+    for attr in ("replicas", "train", "params", "model_state"):
         mine, theirs = getattr(first, attr), getattr(part, attr)
         for name in sorted(set(mine) | set(theirs)):
             if name not in mine or name not in theirs:
@@ -237,7 +241,8 @@ def merge(paths: list[Path], out: Path) -> Path:
                            "each replica must come from one block only")
     order = np.argsort(ids, kind="stable")
     replicas = {}
-    for prefix, attr in (("", "replicas"), ("train/", "train"), ("params/", "params")):
+    for prefix, attr in (("", "replicas"), ("train/", "train"), ("params/", "params"),
+                         ("model_state/", "model_state")):
         for name in getattr(first, attr):
             blocks = [getattr(p, attr)[name] for p in parts]
             if name.startswith("history"):  # blocks may have run different numbers of chunks

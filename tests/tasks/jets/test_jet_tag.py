@@ -119,3 +119,14 @@ def test_too_few_jets_of_a_class_are_refused(folder, tmp_path, run_cli):
     code, _, err = run_cli("fit", write_card(folder, data=FILES + "\n  max_jets_per_file: 2"), "-o",
                            tmp_path / "fit.h5", "-q")
     assert code == 4 and "jets.h5: 0 top and 2 QCD jets; a tagger needs both" in err, err
+
+
+def test_the_results_file_keeps_the_batch_norm_statistics_with_the_parameters(batched):
+    """The PFN's input batch norm keeps running statistics (model state): the results file stores them per
+    replica beside the parameters (``/replicas/model_state/...``), so the tagger can be applied from the file.
+    Each replica saw its own bootstrap of the jets, so their statistics differ."""
+    state = batched.model_state
+    assert state, "no model_state arrays in the results file"
+    for name, value in state.items():
+        assert value.shape[0] == 2 and np.all(np.isfinite(value)), name
+    assert any(not np.allclose(value[0], value[1]) for value in state.values())
