@@ -14,6 +14,7 @@ import pytest
 from mlhep.tasks.jets.models import MODELS, build, options
 from mlhep.tasks.jets.models.adversary import (MassAdversary, adversary_losses, distance_correlation_sq,
                                                distance_covariance_sq, gradient_reversal, mass_bins)
+from mlhep.tasks.jets.models.cnn import ShiftConv
 from mlhep.tasks.jets.models.lola import CoLa, LoLa
 from mlhep.tasks.jets.models.synthetic import labelled_toy, random_jets
 
@@ -263,6 +264,31 @@ def test_replica_ensemble_equals_one_by_one(name):
         np.testing.assert_allclose(together[r], alone, rtol=1e-5, atol=1e-5)
         for a, b in zip(jax.tree.leaves(new_states), jax.tree.leaves(alone_state)):
             np.testing.assert_allclose(a[r], b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel", [3, 4])
+def test_shift_conv_is_flax_conv(kernel):
+    """The CNN's convolution (shifted slices @ kernel) against flax's ``lax.conv``-based ``nn.Conv`` with the same
+    parameters: output, both gradients, and under vmap over replicas' kernels (odd and even kernel: 'SAME'
+    padding)."""
+    import flax.linen as nn
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 9, 10, 2))
+    ours, ref = ShiftConv(5, kernel), nn.Conv(5, (kernel, kernel), padding="SAME")
+    params = jax.vmap(ours.init, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(1), 2), x)
+    params = jax.tree.map(lambda a: a + 0.1, params)     # a non-zero bias
+    assert jax.tree.map(jnp.shape, ref.init(jax.random.PRNGKey(1), x)) == jax.tree.map(lambda a: a.shape[1:], params)
+
+    def loss(module, p, x):
+        return jnp.sum(jnp.tanh(module.apply(p, x)) ** 2)
+    for r in range(2):
+        one = jax.tree.map(lambda a: a[r], params)
+        np.testing.assert_allclose(ours.apply(one, x), ref.apply(one, x), rtol=1e-5, atol=1e-5)
+        for a, b in zip(jax.tree.leaves(jax.grad(loss, (1, 2))(ours, one, x)),
+                        jax.tree.leaves(jax.grad(loss, (1, 2))(ref, one, x))):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+        together = jax.vmap(ours.apply, in_axes=(0, None))(params, x)
+        np.testing.assert_allclose(together[r], ref.apply(one, x), rtol=1e-5, atol=1e-5)
 
 
 def train_toy(name: str, steps: int) -> tuple[list[float], float]:
