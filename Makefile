@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 
 .PHONY: install example test test-slow lint bench bench-n3fit n3fit-venv eelsfitter-venv energyflow-venv weaver-venv \
-        smefit-venv theory bundle clean
+        smefit-venv pybumphunter-venv theory bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,12 @@ weaver-venv: $(WEAVER_VENV)/bin/python  ## weaver-core's ParticleNet / ParT (PyT
 $(WEAVER_VENV)/bin/python:
 	$(PYTHON) -m venv $(WEAVER_VENV)
 	$(WEAVER_VENV)/bin/pip install --quiet torch==2.13.0 weaver-core
+
+PYBUMPHUNTER_VENV ?= .venv-pybumphunter
+pybumphunter-venv: $(PYBUMPHUNTER_VENV)/bin/python  ## pyBumpHunter 0.5.1 for scripts/bench_bumphunt.py scan
+$(PYBUMPHUNTER_VENV)/bin/python:
+	$(PYTHON) -m venv $(PYBUMPHUNTER_VENV)
+	$(PYBUMPHUNTER_VENV)/bin/pip install --quiet pyBumpHunter==0.5.1
 
 # SMEFiT 4.0 (its nested sampling needs ultranest, which builds from source: gcc, about 5 min).
 SMEFIT_VENV ?= .venv-smefit
