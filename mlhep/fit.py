@@ -149,11 +149,11 @@ def _replica_arrays(outputs: Outputs, trained: dict[str, TrainResult], ids: np.n
         arrays |= {f"train/{group}{k}": getattr(tr, k) for k in
                    ("best_epoch", "best_valid", "stopped", "history_train", "history_valid", "failed", "failed_epoch",
                     "failure")}
-        # a bare array of parameters has an empty key path: stored as params/value
-        arrays |= {f"params/{group}{k.lstrip('/') or 'value'}": v for k, v in flatten(tr.params, "").items()}
-        if tr.model_state is not None:   # e.g. batch-norm statistics: needed with the parameters to apply the model
-            arrays |= {f"model_state/{group}{k.lstrip('/') or 'value'}": v
-                       for k, v in flatten(tr.model_state, "").items()}
+        # model_state (e.g. batch-norm statistics) is needed with the parameters to apply the model;
+        # a bare array has an empty key path: stored as params/value
+        for name, tree in (("params", tr.params), ("model_state", tr.model_state)):
+            if tree is not None:
+                arrays |= {f"{name}/{group}{k.lstrip('/') or 'value'}": v for k, v in flatten(tree, "").items()}
     if trained:
         return arrays
     if arrays:

@@ -232,8 +232,9 @@ class _Run:
                 last_save, saved_chunks = time.monotonic(), chunks
             if more:   # else the block is complete: it is saved below as finished
                 self.stop_if_interrupted((full, histories, members, chunks) if chunks > saved_chunks else None)
-        # validate the parameters after the last epoch (one pass on one device, from the host copies)
-        full = _on_host(program.finish(layout)(full, self.shared_host, data))
+        if np.asarray(stopping.ran_out(full.tracker))[:n].any():
+            # validate the parameters after the last epoch (one pass on one device, from the host copies)
+            full = _on_host(program.finish(layout)(full, self.shared_host, data))
         self._compiled()
         tracker = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], full.tracker)
         params, model_state = tracker.best_params

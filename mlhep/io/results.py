@@ -28,7 +28,8 @@ from mlhep.errors import ResultsError
 from mlhep.io.output import OutputLock, check_output, refuse_non_regular
 
 FORMAT, FORMAT_VERSION = "mlhep-results", 1
-TRAINING_GROUPS = ("train/", "params/", "model_state/")   # /replicas groups written from the engine's result
+TRAINING_GROUPS = ("train", "params", "model_state")   # /replicas/<group>/... written from the engine's result
+_PREFIXES = tuple(group + "/" for group in TRAINING_GROUPS)
 
 
 def _store(group: h5py.Group, name: str, value: Any) -> None:
@@ -135,10 +136,9 @@ class Results:
                   resolved=_json(path, "/config attribute 'resolved'", cfg["resolved"]),
                   provenance={k: _json(path, f"/provenance attribute {k!r}", v)
                               for k, v in f["provenance"].attrs.items()},
-                  replicas={k: v for k, v in replicas.items() if not k.startswith(TRAINING_GROUPS)},
-                  train={k[6:]: v for k, v in replicas.items() if k.startswith("train/")},
-                  params={k[7:]: v for k, v in replicas.items() if k.startswith("params/")},
-                  model_state={k[12:]: v for k, v in replicas.items() if k.startswith("model_state/")},
+                  replicas={k: v for k, v in replicas.items() if not k.startswith(_PREFIXES)},
+                  **{group: {k[len(group) + 1:]: v for k, v in replicas.items() if k.startswith(group + "/")}
+                     for group in TRAINING_GROUPS},
                   summary=_read(f["summary"]))
         _check_replica_axis(res, replicas)
         return res
@@ -206,7 +206,7 @@ def write(path: Path, *, task: str, runcard_text: str, runcard_sha256: str, runc
 
 def _check_same_layout(first: Results, part: Results) -> None:
     """Blocks of one runcard made by different code versions may hold other arrays: refuse, naming one."""
-    for attr in ("replicas", "train", "params", "model_state"):
+    for attr in ("replicas", *TRAINING_GROUPS):
         mine, theirs = getattr(first, attr), getattr(part, attr)
         for name in sorted(set(mine) | set(theirs)):
             if name not in mine or name not in theirs:
@@ -241,8 +241,7 @@ def merge(paths: list[Path], out: Path) -> Path:
                            "each replica must come from one block only")
     order = np.argsort(ids, kind="stable")
     replicas = {}
-    for prefix, attr in (("", "replicas"), ("train/", "train"), ("params/", "params"),
-                         ("model_state/", "model_state")):
+    for prefix, attr in (("", "replicas"), *((group + "/", group) for group in TRAINING_GROUPS)):
         for name in getattr(first, attr):
             blocks = [getattr(p, attr)[name] for p in parts]
             if name.startswith("history"):  # blocks may have run different numbers of chunks
